@@ -1,0 +1,39 @@
+# tracker — the two commands of the quick start are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+FAST   := $(wildcard tracker/_fast/*.pyx tracker/_fast/*.pxd)
+
+.PHONY: setup run test test-unit test-integration bench bench-compare loadtest lint clean
+
+setup: $(STAMP) build
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip setuptools wheel "cython>=3.0"
+	$(BIN)/pip install -q --no-build-isolation -e ".[test]"
+	touch $(STAMP)
+
+build: $(STAMP) $(FAST)
+	$(BIN)/python setup.py -q build_ext --inplace
+
+run: setup
+	$(BIN)/tracker run $(CONFIG)
+
+# Unit and conformance tests run twice: on the Cython modules and on their
+# pure-Python twins. Integration tests start real `tracker run` processes.
+test: setup
+	bash scripts/test.sh
+
+bench: setup
+	$(BIN)/pytest bench -q --benchmark-only --benchmark-json=.benchmarks/latest.json
+
+loadtest: setup
+	bash loadtest/run.sh
+
+lint: setup
+	$(BIN)/ruff check tracker tests bench loadtest
+
+clean:
+	rm -rf build tracker/_fast/*.c tracker/_fast/*.so .pytest_cache

@@ -1,0 +1,273 @@
+"""`make loadtest`: tracker against the bare uvloop + httptools ceiling, in one run.
+
+Layout on a 2-core machine: the server under test (the bare server, or the
+tracker worker) is pinned to CPU 0 and wrk to CPU 1, so each run gets the same
+cores. The tracker's shipper is pinned to CPU 1 too, beside wrk: it delivers
+while the load runs, and the report says how far behind it was when the load
+stopped and how fast it then drained.
+
+Printed per scenario: events/s acknowledged, requests/s, p50/p99 latency, and
+at the end the ratio of tracker to the bare server for single events. After
+the tracker stops, the DuckDB file is counted: every answered event must be
+there exactly once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = sys.executable
+SERVER_CPU = "0"
+LOAD_CPU = "1"
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    non_2xx: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    socket_errors: str
+
+    @property
+    def ok_requests(self) -> int:
+        return self.requests - self.non_2xx
+
+    @property
+    def rps(self) -> float:
+        return self.ok_requests / self.seconds
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+def _ms(value: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", value)
+    if not m:
+        return float("nan")
+    return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+
+
+def run_wrk(port: int, script: str, seconds: int, connections: int) -> WrkResult:
+    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+           "--latency", "-s", str(HERE / "wrk" / script), f"http://127.0.0.1:{port}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))
+    dur = re.search(r"requests in ([\d.]+)(ms|s|m)", out)
+    secs = float(dur.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[dur.group(2)]
+    non = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    return WrkResult(requests, int(non.group(1)) if non else 0, secs,
+                     _ms(p50.group(1)) if p50 else float("nan"),
+                     _ms(p99.group(1)) if p99 else float("nan"),
+                     errors.group(1) if errors else "none")
+
+
+def rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return float("nan")
+
+
+def get_json(port: int, path: str) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        return json.loads(r.read())
+
+
+class Tracker:
+    """A `tracker run` with one worker pinned to SERVER_CPU and its shipper to LOAD_CPU."""
+
+    def __init__(self, data_dir: Path, port: int):
+        self.data_dir = data_dir
+        self.port = port
+        config = {"ProxyPort": f"127.0.0.1:{port}", "Workers": 1, "DataDirectory": str(data_dir),
+                  "Fsync": "interval", "ShutdownTimeout": 120, "LogLevel": "warning"}
+        self.config_path = data_dir / "config.json"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(json.dumps(config))
+        self.proc = subprocess.Popen([PYTHON, "-m", "tracker", "run", str(self.config_path)],
+                                     cwd=ROOT, start_new_session=True)
+        wait_port(port)
+        self.worker_pid = self._worker_pid()
+        subprocess.run(["taskset", "-p", "-c", SERVER_CPU, str(self.worker_pid)],
+                       check=True, capture_output=True)
+        for pid in self._children():
+            if pid != self.worker_pid:
+                subprocess.run(["taskset", "-p", "-c", LOAD_CPU, str(pid)],
+                               check=True, capture_output=True)
+
+    def _children(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True,
+                             text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def _worker_pid(self) -> int:
+        path = self.data_dir / "run" / "worker-0.json"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if path.exists():
+                try:
+                    return int(json.loads(path.read_text())["pid"])
+                except (ValueError, KeyError):
+                    pass
+            time.sleep(0.1)
+        raise RuntimeError("the worker did not publish its state")
+
+    def received(self) -> int:
+        return int(get_json(self.port, "/metrics?format=json")["events_received_total"])
+
+    def lag(self) -> int:
+        sinks = get_json(self.port, "/health")["sinks"]
+        return sum(int(s["lag_events"]) for s in sinks.values())
+
+    def wait_drained(self, timeout: float = 600) -> float:
+        """Seconds until the shipper's lag reaches 0 (state is published twice a second)."""
+        start = time.monotonic()
+        time.sleep(1.0)
+        while time.monotonic() - start < timeout:
+            if self.lag() == 0:
+                return time.monotonic() - start
+            time.sleep(0.25)
+        raise RuntimeError("the shipper did not catch up")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=300)
+
+
+def count_duckdb(path: Path) -> tuple[int, int]:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        total, distinct = con.execute("SELECT count(*), count(DISTINCT eid) FROM events").fetchone()
+    finally:
+        con.close()
+    return int(total), int(distinct)
+
+
+def scenario(name: str, port: int, script: str, seconds: int, connections: int,
+             events_per_request: int) -> dict:
+    r = run_wrk(port, script, seconds, connections)
+    res = {"scenario": name, "requests": r.requests, "non_2xx": r.non_2xx,
+           "events_per_s": round(r.rps * events_per_request), "requests_per_s": round(r.rps),
+           "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "socket_errors": r.socket_errors,
+           "answered_events": r.ok_requests * events_per_request}
+    print(f"  {name:<34} {res['events_per_s']:>10,} events/s  {res['requests_per_s']:>8,} req/s"
+          f"  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}"
+          f"  socket errors: {r.socket_errors}", flush=True)
+    return res
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    results: dict = {"seconds": args.seconds, "connections": args.connections}
+
+    print(f"== bare uvloop + httptools server (CPU {SERVER_CPU}; wrk on CPU {LOAD_CPU})")
+    port = free_port()
+    bare = subprocess.Popen(["taskset", "-c", SERVER_CPU, PYTHON, str(HERE / "bare_server.py"),
+                             str(port)], stdout=subprocess.DEVNULL)
+    try:
+        wait_port(port)
+        results["bare"] = scenario("bare: GET", port, "bare.lua", args.seconds,
+                                   args.connections, 1)
+    finally:
+        bare.terminate()
+        bare.wait()
+
+    with tempfile.TemporaryDirectory(prefix="tracker-load-") as tmp:
+        data_dir = Path(tmp) / "data"
+        port = free_port()
+        print("== tracker, 1 worker, DuckDB store")
+        tracker = Tracker(data_dir, port)
+        try:
+            rss_start = rss_mb(tracker.worker_pid)
+            runs = [("tracker: GET path pairs", "get_event.lua", 1),
+                    ("tracker: POST JSON", "post_event.lua", 1),
+                    ("tracker: POST 100-event batches", "post_batch.lua", 100)]
+            for name, script, per_request in runs:
+                before = tracker.received()
+                res = scenario(name, port, script, args.seconds, args.connections, per_request)
+                res["received_by_server"] = tracker.received() - before
+                res["lag_at_end"] = tracker.lag()
+                res["worker_rss_mb"] = round(rss_mb(tracker.worker_pid), 1)
+                drain_s = tracker.wait_drained()
+                res["drain_seconds"] = round(drain_s, 2)
+                # Delivery rate: everything received, over load time plus drain time.
+                res["delivered_per_s"] = round(res["received_by_server"]
+                                               / (args.seconds + drain_s))
+                print(f"    received {res['received_by_server']:,}; shipper lag at the end "
+                      f"{res['lag_at_end']:,}, drained in {drain_s:.1f}s -> delivery "
+                      f"{res['delivered_per_s']:,} events/s; worker RSS "
+                      f"{res['worker_rss_mb']} MB", flush=True)
+                results[script.removesuffix(".lua")] = res
+            results["worker_rss_mb_start"] = round(rss_start, 1)
+            total_received = tracker.received()
+        finally:
+            tracker.stop()
+        stored, distinct = count_duckdb(data_dir / "tracker.duckdb")
+        answered = sum(results[k]["answered_events"]
+                       for k in ("get_event", "post_event", "post_batch"))
+        results["stored"] = {"rows": stored, "distinct_eids": distinct,
+                             "received_by_server": total_received, "answered": answered}
+        print(f"== stored in DuckDB: {stored:,} rows, {distinct:,} distinct eids; "
+              f"server received {total_received:,}; wrk saw {answered:,} answered")
+        ok = stored == distinct == total_received and stored >= answered
+        print("   every answered event stored exactly once:", "yes" if ok else "NO")
+        results["all_stored_once"] = ok
+
+    ratio = results["get_event"]["requests_per_s"] / max(1, results["bare"]["requests_per_s"])
+    post_ratio = results["post_event"]["requests_per_s"] / max(1, results["bare"]["requests_per_s"])
+    results["ratio_get"] = round(ratio, 3)
+    results["ratio_post"] = round(post_ratio, 3)
+    print(f"== ratio to the bare server: GET {ratio:.1%}, POST {post_ratio:.1%}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0 if results["all_stored_once"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

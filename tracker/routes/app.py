@@ -1,0 +1,71 @@
+"""The application: maps a request to its route and records per-route metrics."""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tracker.http import Request, Response
+from tracker.metrics.registry import RouteCounters
+from tracker.routes.cors import CorsPolicy
+from tracker.routes.ops import OpsRoutes
+from tracker.routes.tracking import TrackingRoutes
+
+Handler = Callable[[Request], Any]
+TRACKING_PREFIXES = (("/tr/v1/tr/", "tr"), ("/tr/v1/str/", "str"), ("/tr/v1/img/", "img"))
+TRACKING_METHODS = ("GET", "HEAD", "POST")
+READ_METHODS = ("GET", "HEAD")
+
+
+class TrackerApp:
+    def __init__(self, tracking: TrackingRoutes, ops: OpsRoutes, cors: CorsPolicy,
+                 counters: RouteCounters):
+        self._tracking = tracking
+        self._cors = cors
+        self._counters = counters
+        self._exact: dict[str, tuple[str, Handler]] = {
+            "/ping": ("ping", ops.ping),
+            "/health": ("health", ops.health),
+            "/status": ("status", ops.status),
+            "/metrics": ("metrics", ops.metrics),
+        }
+
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
+        started = time.perf_counter()
+        route, result = self._dispatch(request)
+        if inspect.isawaitable(result):
+            return self._finish_later(route, result, started)
+        self._counters.record(route, result.status, time.perf_counter() - started)
+        return result
+
+    async def _finish_later(self, route: str, result: Awaitable[Response],
+                            started: float) -> Response:
+        response = await result
+        self._counters.record(route, response.status, time.perf_counter() - started)
+        return response
+
+    def _dispatch(self, request: Request) -> tuple[str, Any]:
+        path = request.path
+        for prefix, kind in TRACKING_PREFIXES:
+            if path.startswith(prefix) or path == prefix[:-1]:
+                if request.method == "OPTIONS":
+                    return "preflight", self._cors.preflight(request)
+                if request.method not in TRACKING_METHODS:
+                    return kind, _not_allowed(TRACKING_METHODS)
+                return kind, self._tracking.handle(request, kind, len(prefix))
+        exact = self._exact.get(path)
+        if exact is not None:
+            route, handler = exact
+            if request.method not in READ_METHODS:
+                return route, _not_allowed(READ_METHODS)
+            return route, handler(request)
+        if request.method == "OPTIONS" and path.startswith("/tr/v1/"):
+            return "preflight", self._cors.preflight(request)
+        return "not_found", Response.error(404, "no such route")
+
+
+def _not_allowed(methods: tuple[str, ...]) -> Response:
+    allow = ", ".join((*methods, "OPTIONS") if "POST" in methods else methods)
+    return Response.error(405, "method not allowed on this route", [("Allow", allow)])

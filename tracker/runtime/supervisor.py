@@ -1,0 +1,119 @@
+"""`tracker run`: prepares the data directory, starts the shipper and the workers,
+restarts what crashes, and shuts everything down in order.
+
+Shutdown order: workers stop accepting and finish in-flight requests (their
+log is fsynced), then the shipper delivers what it can within ShutdownTimeout
+and saves its cursors, then the stores are closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+import time
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from tracker.config import Config
+from tracker.runtime.secrets import hash_secret
+from tracker.runtime.shipper_process import shipper_main
+from tracker.runtime.worker import worker_main
+from tracker.sinks.build import build_sinks
+
+log = logging.getLogger(__name__)
+RESTART_DELAY_SECONDS = 1.0
+# Beyond ShutdownTimeout, how long a child may take to exit before it is killed.
+EXIT_GRACE_SECONDS = 5.0
+
+
+def prepare(config: Config) -> None:
+    """Directories, the hash secret, and every store's schema, before serving."""
+    for path in (config.data_directory, config.wal_directory, config.run_directory):
+        path.mkdir(parents=True, exist_ok=True)
+    for stale in config.run_directory.glob("worker-*.json"):
+        stale.unlink(missing_ok=True)
+    hash_secret(config)
+    ensure_schema(config)
+
+
+def ensure_schema(config: Config) -> list[str]:
+    """Create or migrate every table in every store; returns the store names."""
+    names = []
+    for sink, _ in build_sinks(config):
+        sink.open()
+        sink.close()
+        names.append(sink.name)
+    return names
+
+
+class Supervisor:
+    def __init__(self, config: Config):
+        self.config = config
+        self._ctx = multiprocessing.get_context("spawn")
+        self._stop = threading.Event()
+        self._workers: dict[int, BaseProcess] = {}
+        self._shipper: BaseProcess | None = None
+
+    def _spawn_worker(self, index: int) -> None:
+        proc = self._ctx.Process(target=worker_main, args=(self.config, index),
+                                 name=f"tracker-worker-{index}")
+        proc.start()
+        self._workers[index] = proc
+
+    def _spawn_shipper(self) -> None:
+        self._shipper = self._ctx.Process(target=shipper_main, args=(self.config,),
+                                          name="tracker-shipper")
+        self._shipper.start()
+
+    def request_stop(self, *_: Any) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        prepare(self.config)
+        self._spawn_shipper()
+        for index in range(self.config.workers):
+            self._spawn_worker(index)
+        log.info("tracker listening on %s with %d worker(s); stores: %s",
+                 self.config.proxy_port, self.config.workers,
+                 ", ".join(s.name for s in self.config.notify))
+        while not self._stop.wait(0.2):
+            self._restart_crashed()
+        self._shutdown()
+        return 0
+
+    def _restart_crashed(self) -> None:
+        for index, proc in list(self._workers.items()):
+            if not proc.is_alive():
+                log.error("worker %d exited with %s; restarting", index, proc.exitcode)
+                time.sleep(RESTART_DELAY_SECONDS)
+                self._spawn_worker(index)
+        if self._shipper is not None and not self._shipper.is_alive():
+            log.error("shipper exited with %s; restarting", self._shipper.exitcode)
+            time.sleep(RESTART_DELAY_SECONDS)
+            self._spawn_shipper()
+
+    def _shutdown(self) -> None:
+        log.info("stopping: draining workers")
+        timeout = self.config.shutdown_timeout
+        for proc in self._workers.values():
+            proc.terminate()
+        _join_or_kill(self._workers.values(), timeout + EXIT_GRACE_SECONDS)
+        if self._shipper is not None:
+            log.info("stopping: delivering the log")
+            self._shipper.terminate()
+            _join_or_kill([self._shipper], timeout + EXIT_GRACE_SECONDS)
+        log.info("stopped")
+
+
+def _join_or_kill(procs: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            log.error("%s did not stop in time; killing it", proc.name)
+            proc.kill()
+            proc.join()

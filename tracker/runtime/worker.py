@@ -1,0 +1,128 @@
+"""A worker process: the HTTP server, the request path and this worker's log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import uvloop
+
+from tracker.config import Config
+from tracker.events import (
+    BuilderConfig,
+    ClientIpResolver,
+    EventBuilder,
+    KeyedHasher,
+    UserAgentParser,
+)
+from tracker.http import Limits, start_server
+from tracker.metrics.registry import RouteCounters
+from tracker.routes.app import TrackerApp
+from tracker.routes.cors import CorsPolicy
+from tracker.routes.ingest import Ingestor
+from tracker.routes.ops import OpsRoutes
+from tracker.routes.tracking import TrackingRoutes
+from tracker.runtime.lifecycle import setup_child
+from tracker.runtime.secrets import hash_secret
+from tracker.runtime.statefile import worker_state_path, write_state
+from tracker.wal import Syncer, WalWriter
+
+log = logging.getLogger(__name__)
+PUBLISH_SECONDS = 0.5
+
+
+def worker_quota_bytes(config: Config) -> int:
+    """Each worker gets an equal share of MaxDiskMB for its own log directory."""
+    return (config.max_disk_mb << 20) // config.workers
+
+
+def worker_main(config: Config, index: int) -> None:
+    setup_child(f"worker-{index}", config.log_level)
+    uvloop.run(_serve(config, index))
+
+
+class _Worker:
+    """Everything one worker owns, built from the config."""
+
+    def __init__(self, config: Config, index: int):
+        self.config = config
+        self.index = index
+        self.writer = WalWriter(config.wal_directory / f"w{index}", worker=index,
+                                fsync=config.fsync,
+                                segment_bytes=config.wal_segment_mb << 20,
+                                quota_bytes=worker_quota_bytes(config))
+        self.syncer = Syncer(self.writer, config.fsync, config.fsync_interval_ms)
+        self.ingestor = Ingestor(self.writer, self.syncer)
+        self.counters = RouteCounters()
+        self.server: Any = None
+        builder = EventBuilder(BuilderConfig(
+            anonymize_ip=config.anonymize_ip,
+            hasher=KeyedHasher(hash_secret(config)),
+            cookieless=config.cookieless,
+            ua_parser=UserAgentParser(),
+        ))
+        cors = CorsPolicy(config.allow_origin)
+        tracking = TrackingRoutes(builder, ClientIpResolver(list(config.trusted_proxies)),
+                                  self.ingestor, cors, config.max_body_bytes)
+        ops = OpsRoutes(config.run_directory, config.max_disk_mb << 20, config.workers,
+                        self.state)
+        self.app = TrackerApp(tracking, ops, cors, self.counters)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "worker": self.index,
+            "pid": os.getpid(),
+            "updated_at": time.time(),
+            "events_received": self.ingestor.events_received,
+            "rejected_wal_full": self.ingestor.rejected_full,
+            "appended_events": self.ingestor.appended_events,
+            "wal_bytes": self.ingestor.wal_bytes,
+            "connections": self.server.connections if self.server else 0,
+            "routes": self.counters.to_dict(),
+        }
+
+    async def publish_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        path = worker_state_path(self.config.run_directory, self.index)
+        while True:
+            await loop.run_in_executor(None, self.writer.refresh_usage)
+            state = self.state()
+            await loop.run_in_executor(None, write_state, path, state)
+            await asyncio.sleep(PUBLISH_SECONDS)
+
+
+async def _serve(config: Config, index: int) -> None:
+    loop = asyncio.get_running_loop()
+    worker = _Worker(config, index)
+    worker.writer.open()
+    worker.syncer.start(loop)
+    limits = Limits(
+        max_body_bytes=config.max_body_bytes,
+        max_header_bytes=config.max_header_bytes,
+        max_url_bytes=config.max_url_bytes,
+        header_timeout=config.header_timeout,
+        idle_timeout=config.connection_timeout,
+        max_connections=config.max_connections,
+    )
+    addr = config.proxy_port
+    worker.server = await start_server(worker.app, addr.host or "0.0.0.0", addr.port, limits,
+                                       reuse_port=True)
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    publisher = asyncio.create_task(worker.publish_forever())
+    log.info("worker %d serving on %s", index, addr)
+    await stop.wait()
+    log.info("worker %d draining", index)
+    await worker.server.shutdown(config.shutdown_timeout)
+    await worker.syncer.stop()
+    publisher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await publisher
+    worker.writer.close()
+    write_state(worker_state_path(config.run_directory, index), worker.state())
+    log.info("worker %d stopped", index)
