@@ -1,0 +1,106 @@
+"""The bytes of the log: segment header and record framing (docs/ARCHITECTURE.md, "The log").
+
+Segment header (32 bytes): magic `TRKWAL01`, u32 version, u32 worker, u64 seq,
+u64 first_event. Record: u32 length, u32 crc32, u8 table_id, u32 count, payload,
+where `length` and `crc32` cover table_id + count + payload. Little-endian.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+MAGIC = b"TRKWAL01"
+VERSION = 1
+
+_HEADER = struct.Struct("<8sIIQQ")
+HEADER_SIZE = _HEADER.size  # 32
+
+# length, crc32, table_id, count
+_RECORD_HEAD = struct.Struct("<IIBI")
+_LENGTH_CRC = struct.Struct("<II")
+_KIND_COUNT = struct.Struct("<BI")
+RECORD_HEAD_SIZE = _RECORD_HEAD.size  # 13
+_FRAMED = _LENGTH_CRC.size  # bytes before the checksummed part
+_KIND_COUNT_SIZE = _KIND_COUNT.size  # 5
+
+# A corrupt length field must never make a reader allocate gigabytes.
+MAX_PAYLOAD_BYTES = 64 << 20
+MAX_RECORD_BYTES = RECORD_HEAD_SIZE + MAX_PAYLOAD_BYTES
+
+_crc32 = zlib.crc32
+
+
+class CorruptRecordError(ValueError):
+    """The bytes at this offset are complete but are not a valid record."""
+
+
+class BadHeaderError(ValueError):
+    """A segment file does not start with a valid header."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentHeader:
+    worker: int
+    seq: int
+    first_event: int
+    version: int = VERSION
+
+
+def pack_header(worker: int, seq: int, first_event: int) -> bytes:
+    return _HEADER.pack(MAGIC, VERSION, worker, seq, first_event)
+
+
+def unpack_header(data: bytes) -> SegmentHeader:
+    """Parse the first HEADER_SIZE bytes of a segment; BadHeaderError if they are not one."""
+    if len(data) < HEADER_SIZE:
+        raise BadHeaderError(f"short header ({len(data)} bytes)")
+    magic, version, worker, seq, first_event = _HEADER.unpack_from(data, 0)
+    if magic != MAGIC:
+        raise BadHeaderError(f"bad magic {magic!r}")
+    if version != VERSION:
+        raise BadHeaderError(f"unsupported version {version}")
+    return SegmentHeader(worker=worker, seq=seq, first_event=first_event, version=version)
+
+
+def encode_record(table_id: int, count: int, payload: bytes) -> bytes:
+    """Frame one record. Raises ValueError for a payload above MAX_PAYLOAD_BYTES."""
+    size = len(payload)
+    if size > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"record payload of {size} bytes exceeds {MAX_PAYLOAD_BYTES}")
+    crc = _crc32(payload, _crc32(_KIND_COUNT.pack(table_id, count)))
+    return _RECORD_HEAD.pack(size + _KIND_COUNT_SIZE, crc, table_id, count) + payload
+
+
+def decode_record(buf: bytes, pos: int) -> tuple[int, int, bytes, int] | None:
+    """Decode the record starting at `buf[pos]`.
+
+    Returns (table_id, count, payload, end) where `end` is the offset in `buf`
+    just past the record, or None when `buf` holds only part of it. Raises
+    CorruptRecordError when the length is impossible or the checksum is wrong.
+    """
+    avail = len(buf) - pos
+    if avail < RECORD_HEAD_SIZE:
+        return None
+    length, crc = _LENGTH_CRC.unpack_from(buf, pos)
+    if length < _KIND_COUNT_SIZE or length > MAX_PAYLOAD_BYTES + _KIND_COUNT_SIZE:
+        raise CorruptRecordError(f"impossible record length {length}")
+    end = pos + _FRAMED + length
+    if end > len(buf):
+        return None
+    kc_start = pos + _FRAMED
+    payload = buf[kc_start + _KIND_COUNT_SIZE : end]
+    # Checksum the 5 kind/count bytes, then continue over the payload we copy anyway.
+    if _crc32(payload, _crc32(buf[kc_start : kc_start + _KIND_COUNT_SIZE])) != crc:
+        raise CorruptRecordError("checksum mismatch")
+    table_id, count = _KIND_COUNT.unpack_from(buf, kc_start)
+    return table_id, count, payload, end
+
+
+def needed_bytes(buf: bytes, pos: int) -> int:
+    """How many bytes from `pos` the record there needs (at least its head)."""
+    if len(buf) - pos < _FRAMED:
+        return RECORD_HEAD_SIZE
+    (length,) = struct.unpack_from("<I", buf, pos)
+    return _FRAMED + min(max(length, _KIND_COUNT_SIZE), MAX_PAYLOAD_BYTES + _KIND_COUNT_SIZE)

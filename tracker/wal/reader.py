@@ -1,0 +1,204 @@
+"""The tailing side of one worker's log: whole, checksummed records from a position on.
+
+A short or bad record at the end of the newest segment means "not written yet":
+`read` returns what it has and tries again next time. In a segment that has a
+successor the writer will never come back, so the rest is a torn tail: skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracker.wal.format import (
+    HEADER_SIZE,
+    BadHeaderError,
+    CorruptRecordError,
+    decode_record,
+    needed_bytes,
+    unpack_header,
+)
+from tracker.wal.segments import (
+    list_worker_dirs,
+    retire_segments,
+    segment_files,
+    segment_name,
+)
+
+__all__ = [
+    "Position",
+    "Record",
+    "WalReader",
+    "list_worker_dirs",
+    "retire_segments",
+    "segment_files",
+]
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A point in a worker's log. `events` counts the events before it.
+
+    offset 0 means "start of the segment, header not read yet"; the reader
+    normalizes it to the first record's offset.
+    """
+
+    segment: int
+    offset: int
+    events: int
+
+
+@dataclass(slots=True)
+class Record:
+    table_id: int
+    count: int
+    payload: bytes
+    end: Position  # the position just after this record
+
+
+class WalReader:
+    def __init__(self, directory: Path, start: Position | None) -> None:
+        self.directory = Path(directory)
+        self._fd = -1
+        self._seq = start.segment if start else 0
+        self._offset = start.offset if start else 0  # file offset of _buf[_bpos]
+        self._events = start.events if start else 0
+        self._buf = b""
+        self._bpos = 0
+        self._from_oldest = start is None  # until a first segment is opened
+
+    @property
+    def position(self) -> Position:
+        return Position(self._seq, self._offset, self._events)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        self._buf = b""
+        self._bpos = 0
+
+    def read(self, max_records: int = 10000, max_bytes: int = 8 << 20) -> list[Record]:
+        """Return the next whole records (possibly none). Never blocks on the writer."""
+        out: list[Record] = []
+        if self._fd < 0 and not self._open_first():
+            return out
+        size = 0
+        while len(out) < max_records and size < max_bytes:
+            try:
+                rec = decode_record(self._buf, self._bpos)
+            except CorruptRecordError as exc:
+                if self._leave_segment(f"corrupt record at offset {self._offset}: {exc}"):
+                    continue
+                break
+            if rec is None:
+                if self._fill() or self._leave_segment("torn tail"):
+                    continue
+                break
+            table_id, count, payload, end = rec
+            self._offset += end - self._bpos
+            self._bpos = end
+            self._events += count
+            size += len(payload)
+            out.append(
+                Record(table_id, count, payload, Position(self._seq, self._offset, self._events))
+            )
+        return out
+
+    # -- buffer ---------------------------------------------------------------
+
+    def _fill(self) -> bool:
+        """Read the next chunk of the current segment; False when there is nothing new."""
+        buf, bpos = self._buf, self._bpos
+        want = max(_CHUNK, needed_bytes(buf, bpos))
+        data = os.pread(self._fd, want, self._offset + len(buf) - bpos)
+        if not data:
+            return False
+        self._buf = buf[bpos:] + data if bpos < len(buf) else data
+        self._bpos = 0
+        return True
+
+    # -- segment changes ------------------------------------------------------------
+
+    def _successor(self) -> int | None:
+        for seq, _ in segment_files(self.directory):
+            if seq > self._seq:
+                return seq
+        return None
+
+    def _leave_segment(self, why: str) -> bool:
+        """Move past the current segment if it has a successor; False to wait."""
+        nxt = self._successor()
+        if nxt is None:
+            return False
+        # The successor exists, so the writer is done with this segment: bytes
+        # that landed since our last read are whole records, not a torn tail.
+        if self._fill():
+            try:
+                if decode_record(self._buf, self._bpos) is not None:
+                    return True
+            except CorruptRecordError:
+                pass
+        skipped = max(0, os.fstat(self._fd).st_size - self._offset)
+        if skipped:
+            log.warning(
+                "wal %s: skipping %d bytes at the end of segment %d (%s)",
+                self.directory,
+                skipped,
+                self._seq,
+                why,
+            )
+        return self._open_from(nxt)
+
+    def _open_first(self) -> bool:
+        """Open the segment of the current position, or the oldest one after it if gone."""
+        if self._from_oldest:
+            return self._open_from(0)
+        pos = self.position
+        if self._open_segment(pos.segment, self.directory / segment_name(pos.segment), pos):
+            return True
+        return self._open_from(pos.segment + 1, gap_check=True)
+
+    def _open_from(self, first_seq: int, gap_check: bool = False) -> bool:
+        """Open the first readable segment with seq >= first_seq; False if none yet."""
+        for seq, path in segment_files(self.directory):
+            if seq < first_seq:
+                continue
+            events_before = self._events
+            if self._open_segment(seq, path, None):
+                if gap_check and self._events > events_before:
+                    log.warning(
+                        "wal %s: start segment was retired; %d events skipped",
+                        self.directory,
+                        self._events - events_before,
+                    )
+                return True
+        return False
+
+    def _open_segment(self, seq: int, path: Path, start: Position | None) -> bool:
+        """Make `path` the current segment, at `start` or at its first record."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            header = unpack_header(os.pread(fd, HEADER_SIZE, 0))
+        except BadHeaderError as exc:
+            os.close(fd)
+            log.warning("wal %s: unreadable segment header (%s)", path, exc)
+            return False
+        self.close()
+        self._fd = fd
+        self._seq = seq
+        self._from_oldest = False
+        if start is not None and start.offset >= HEADER_SIZE:
+            self._offset, self._events = start.offset, start.events
+        else:
+            self._offset, self._events = HEADER_SIZE, header.first_event
+        return True

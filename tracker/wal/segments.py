@@ -1,0 +1,131 @@
+"""The log's files on disk: naming, listing, validating (recovery scan) and retiring segments."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tracker.wal.format import (
+    HEADER_SIZE,
+    CorruptRecordError,
+    SegmentHeader,
+    decode_record,
+    needed_bytes,
+    unpack_header,
+)
+
+log = logging.getLogger(__name__)
+
+SEGMENT_SUFFIX = ".seg"
+_SEGMENT_NAME = re.compile(r"^(\d{20})\.seg$")
+_WORKER_DIR = re.compile(r"^w(\d+)$")
+_SCAN_CHUNK = 1 << 20
+
+
+def segment_name(seq: int) -> str:
+    return f"{seq:020d}{SEGMENT_SUFFIX}"
+
+
+def segment_files(directory: Path) -> list[tuple[int, Path]]:
+    """(seq, path) of every segment in `directory`, oldest first; [] if it does not exist."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        m = _SEGMENT_NAME.match(name)
+        if m:
+            out.append((int(m.group(1)), Path(directory) / name))
+    out.sort()
+    return out
+
+
+def list_worker_dirs(wal_root: Path) -> list[Path]:
+    """The per-worker log directories `w<N>` under `wal_root`, by worker number."""
+    try:
+        entries = list(os.scandir(wal_root))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        m = _WORKER_DIR.match(entry.name)
+        if m and entry.is_dir():
+            found.append((int(m.group(1)), Path(entry.path)))
+    found.sort()
+    return [path for _, path in found]
+
+
+def usage_bytes(directory: Path) -> int:
+    """Total size of the segments in `directory`."""
+    total = 0
+    for _, path in segment_files(directory):
+        with contextlib.suppress(FileNotFoundError):  # retired while we listed
+            total += path.stat().st_size
+    return total
+
+
+def retire_segments(directory: Path, upto: int) -> int:
+    """Delete segments with seq < `upto`, never the newest one. Returns bytes freed."""
+    segments = segment_files(directory)
+    freed = 0
+    for seq, path in segments[:-1]:
+        if seq >= upto:
+            break
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        freed += size
+    return freed
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentScan:
+    """What recovery learns from one segment."""
+
+    header: SegmentHeader
+    valid_end: int  # offset just past the last whole, valid record
+    events: int  # sum of the counts of the valid records
+    records: int
+    file_size: int
+
+
+def scan_segment(path: Path) -> SegmentScan:
+    """Validate every record of a segment, stopping at the first short or bad one.
+
+    Raises BadHeaderError when the file does not start with a valid header.
+    """
+    with open(path, "rb", buffering=0) as f:
+        fd = f.fileno()
+        file_size = os.fstat(fd).st_size
+        header = unpack_header(os.pread(fd, HEADER_SIZE, 0))
+        buf = b""
+        pos = 0
+        offset = HEADER_SIZE  # file offset of buf[pos]
+        events = records = 0
+        while True:
+            try:
+                rec = decode_record(buf, pos)
+            except CorruptRecordError as exc:
+                log.warning("%s: corrupt record at offset %d: %s", path, offset, exc)
+                break
+            if rec is None:
+                want = max(_SCAN_CHUNK, needed_bytes(buf, pos))
+                data = os.pread(fd, want, offset + len(buf) - pos)
+                if not data:
+                    break
+                buf = buf[pos:] + data
+                pos = 0
+                continue
+            _, count, _, end = rec
+            offset += end - pos
+            pos = end
+            events += count
+            records += 1
+    return SegmentScan(header, offset, events, records, file_size)

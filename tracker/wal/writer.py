@@ -1,0 +1,260 @@
+"""The append side of one worker's log: recovery on open, framed appends, rolls, quota.
+
+One writer per directory, driven by one thread (the worker's event loop). Only
+`sync` may run on another thread (the Syncer's executor); the lock guards the
+descriptor it syncs against a roll closing it.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+from pathlib import Path
+
+from tracker.wal.format import HEADER_SIZE, BadHeaderError, encode_record, pack_header
+from tracker.wal.segments import scan_segment, segment_files, segment_name, usage_bytes
+
+log = logging.getLogger(__name__)
+
+FSYNC_POLICIES = ("always", "interval", "never")
+_TMP_SUFFIX = ".tmp"
+_BAD_SUFFIX = ".bad"
+
+
+class WalFullError(Exception):
+    """The log reached its disk quota (or the disk is full); nothing was written."""
+
+
+class WalWriter:
+    def __init__(
+        self,
+        directory: Path,
+        worker: int,
+        fsync: str,
+        segment_bytes: int = 64 << 20,
+        quota_bytes: int = 10 << 30,
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, not {fsync!r}")
+        self.directory = Path(directory)
+        self.worker = worker
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self.quota_bytes = quota_bytes
+        self._fd = -1
+        self._seq = 0
+        self._seg_size = 0  # bytes in the current segment, header included
+        self._appended_events = 0
+        self._bytes_on_disk = 0
+        self._dirty = False
+        self._lock = threading.Lock()
+        self._syncs_running = 0
+        self._retired_fds: list[int] = []  # closed once no sync uses them
+
+    # -- properties -----------------------------------------------------
+
+    @property
+    def appended_events(self) -> int:
+        """Cumulative count of events in this directory, including recovered ones."""
+        return self._appended_events
+
+    @property
+    def bytes_on_disk(self) -> int:
+        return self._bytes_on_disk
+
+    @property
+    def current_segment(self) -> int:
+        return self._seq
+
+    @property
+    def dirty(self) -> bool:
+        """True when bytes were written since the last sync."""
+        return self._dirty
+
+    # -- lifecycle --------------------------------------------------------
+
+    def open(self) -> None:
+        """Recover the newest segment, then start a fresh one after it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name in os.listdir(self.directory):
+            if name.endswith(_TMP_SUFFIX):  # a segment whose creation never finished
+                os.unlink(self.directory / name)
+        last_seq, appended = self._recover()
+        self._appended_events = appended
+        self._bytes_on_disk = usage_bytes(self.directory)
+        self._start_segment(last_seq + 1)
+
+    def _recover(self) -> tuple[int, int]:
+        """Truncate the newest segment after its last valid record.
+
+        Returns (highest seq seen, cumulative events at the end of the log).
+        """
+        segments = segment_files(self.directory)
+        highest = segments[-1][0] if segments else 0
+        while segments:
+            _, path = segments.pop()
+            try:
+                scan = scan_segment(path)
+            except BadHeaderError as exc:
+                # Segments are renamed into place after their header is written,
+                # so this is damage, not a crash: keep the file aside for a human.
+                log.warning("wal %s: %s; renamed to %s%s", path, exc, path.name, _BAD_SUFFIX)
+                path.rename(path.with_name(path.name + _BAD_SUFFIX))
+                continue
+            if scan.valid_end < scan.file_size:
+                log.warning(
+                    "wal %s: truncating %d bytes of torn tail after %d valid records",
+                    path,
+                    scan.file_size - scan.valid_end,
+                    scan.records,
+                )
+                with open(path, "r+b", buffering=0) as f:
+                    os.ftruncate(f.fileno(), scan.valid_end)
+                    if self.fsync != "never":
+                        os.fdatasync(f.fileno())
+            return highest, scan.header.first_event + scan.events
+        return highest, 0
+
+    def _start_segment(self, seq: int) -> None:
+        """Create segment `seq` with its header and make it the current one.
+
+        The header is written to a temporary name that is renamed into place,
+        so a listed segment always starts with a whole header.
+        """
+        final = self.directory / segment_name(seq)
+        tmp = final.with_name(final.name + _TMP_SUFFIX)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o644)
+        try:
+            self._write_fully(fd, pack_header(self.worker, seq, self._appended_events))
+            if self.fsync != "never":
+                os.fdatasync(fd)
+            os.rename(tmp, final)
+            if self.fsync != "never":
+                self._fsync_directory()
+        except BaseException:
+            os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        with self._lock:
+            old_fd, self._fd = self._fd, fd
+            self._seq = seq
+            self._seg_size = HEADER_SIZE
+            if old_fd >= 0:
+                if self._syncs_running:
+                    self._retired_fds.append(old_fd)
+                else:
+                    os.close(old_fd)
+        self._bytes_on_disk += HEADER_SIZE
+
+    def _fsync_directory(self) -> None:
+        dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    def _roll(self) -> None:
+        # Waiters of the Syncer may be waiting for records in the old segment,
+        # and the next sync only covers the new one: make the old one durable now.
+        if self.fsync != "never" and self._dirty:
+            self._dirty = False
+            os.fdatasync(self._fd)
+        self._start_segment(self._seq + 1)
+
+    def close(self) -> None:
+        """Sync (unless fsync is "never") and close the current segment."""
+        if self._fd < 0:
+            return
+        if self.fsync != "never":
+            self._dirty = False
+            os.fdatasync(self._fd)
+        with self._lock:
+            fd, self._fd = self._fd, -1
+            if self._syncs_running:
+                self._retired_fds.append(fd)
+            else:
+                os.close(fd)
+
+    # -- appends ------------------------------------------------------------
+
+    def append(self, table_id: int, count: int, payload: bytes) -> None:
+        """Append one record with one write. WalFullError if over quota (nothing written)."""
+        self._write_record(encode_record(table_id, count, payload), count)
+
+    def append_many(self, records: list[tuple[int, int, bytes]]) -> None:
+        """Append several records with one write (all or none land in the same segment)."""
+        if not records:
+            return
+        data = b"".join([encode_record(t, c, p) for t, c, p in records])
+        self._write_record(data, sum([c for _, c, _ in records]))
+
+    def _write_record(self, data: bytes, count: int) -> None:
+        size = len(data)
+        must_roll = self._seg_size + size > self.segment_bytes and self._seg_size > HEADER_SIZE
+        extra = HEADER_SIZE if must_roll else 0
+        if self._bytes_on_disk + size + extra > self.quota_bytes:
+            raise WalFullError(
+                f"wal quota of {self.quota_bytes} bytes reached ({self._bytes_on_disk} used)"
+            )
+        if must_roll:
+            self._roll()
+        fd = self._fd
+        try:
+            self._write_fully(fd, data)
+        except OSError as exc:
+            # Never leave a partial record for the next append to follow.
+            try:
+                os.ftruncate(fd, self._seg_size)
+            except OSError:
+                log.exception("wal: cannot truncate a failed write in %s", self._seq)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise WalFullError(f"disk full: {exc}") from exc
+            raise
+        self._seg_size += size
+        self._bytes_on_disk += size
+        self._appended_events += count
+        self._dirty = True
+
+    @staticmethod
+    def _write_fully(fd: int, data: bytes) -> None:
+        written = os.write(fd, data)
+        if written == len(data):
+            return
+        view = memoryview(data)
+        while written < len(data):
+            written += os.write(fd, view[written:])
+
+    # -- durability and usage -------------------------------------------------
+
+    def sync(self) -> None:
+        """fdatasync the current segment if anything was written since the last sync.
+
+        Safe to call from another thread than the one appending.
+        """
+        with self._lock:
+            if not self._dirty or self._fd < 0:
+                return
+            # Clear before syncing: a write that marks dirty after this point is
+            # left for the next sync; one that marked it before is covered.
+            self._dirty = False
+            fd = self._fd
+            self._syncs_running += 1
+        try:
+            os.fdatasync(fd)
+        except BaseException:
+            self._dirty = True
+            raise
+        finally:
+            with self._lock:
+                self._syncs_running -= 1
+                if not self._syncs_running:
+                    for old in self._retired_fds:
+                        os.close(old)
+                    self._retired_fds.clear()
+
+    def refresh_usage(self) -> None:
+        """Recount bytes on disk from the directory (the shipper retires segments)."""
+        self._bytes_on_disk = usage_bytes(self.directory)
