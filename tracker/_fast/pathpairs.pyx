@@ -1,0 +1,200 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Tracking fields from URL path pairs and query strings (compiled; twin: pathpairs_py.py).
+
+Works on the UTF-8 bytes of the text: '/' '&' '=' '%' '+' are ASCII, so they
+never occur inside a multi-byte sequence. A segment without escapes is decoded
+straight from the input; escaped ones go through a scratch buffer.
+"""
+
+from cpython.dict cimport PyDict_SetDefault
+from cpython.unicode cimport PyUnicode_DecodeUTF8
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+cdef extern from "Python.h":
+    const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+
+cdef enum:
+    MAX_PAIRS_C = 256
+    MAX_KEY_LENGTH_C = 64
+    STACK_SCRATCH = 1024
+
+MAX_PAIRS = MAX_PAIRS_C
+MAX_KEY_LENGTH = MAX_KEY_LENGTH_C
+
+
+def decode_path_pairs(str path not None, Py_ssize_t prefix_len) -> dict:
+    """Decode `path[prefix_len:]` as `key/value/key/value...` (see pathpairs_py)."""
+    cdef Py_ssize_t size
+    cdef const unsigned char* raw
+    if prefix_len < 0:
+        raise ValueError("prefix_len must not be negative")
+    if prefix_len >= len(path):
+        return {}
+    cdef object rest = path[prefix_len:] if prefix_len else path
+    raw = <const unsigned char*>_utf8(rest, "path", &size)
+    return _pairs(raw, size, ord("/"), False)
+
+
+def decode_query(str query not None) -> dict:
+    """Decode an application/x-www-form-urlencoded string (see pathpairs_py)."""
+    cdef Py_ssize_t size
+    cdef const unsigned char* raw = <const unsigned char*>_utf8(query, "query", &size)
+    return _pairs(raw, size, ord("&"), True)
+
+
+cdef const char* _utf8(object text, str what, Py_ssize_t* size) except NULL:
+    # For ASCII text this is the string's own storage: no copy.
+    try:
+        return PyUnicode_AsUTF8AndSize(text, size)
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid Unicode text (unpaired surrogate)") from None
+
+
+cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, unsigned char sep, bint is_query):
+    """Split on `sep` (skipping empty parts) and pair them up.
+
+    Path: consecutive segments are key, value. Query: each piece is key[=value].
+    """
+    cdef unsigned char stack_scratch[STACK_SCRATCH]
+    cdef unsigned char* scratch = stack_scratch
+    cdef dict pairs = {}
+    cdef Py_ssize_t pos = 0, start, stop, eq
+    cdef int number = 0
+    cdef object key, value
+    if size > STACK_SCRATCH:
+        scratch = <unsigned char*>malloc(size)
+        if scratch == NULL:
+            raise MemoryError()
+    try:
+        while True:
+            # next non-empty part [start, stop)
+            while pos < size and raw[pos] == sep:
+                pos += 1
+            if pos >= size:
+                break
+            start = pos
+            while pos < size and raw[pos] != sep:
+                pos += 1
+            stop = pos
+            number += 1
+            if number > MAX_PAIRS_C:
+                raise ValueError(_too_many())
+            if is_query:
+                eq = start
+                while eq < stop and raw[eq] != 61:  # '='
+                    eq += 1
+                key = _decode_key(raw + start, eq - start, scratch, number, True)
+                if eq < stop:
+                    value = _decode(raw + eq + 1, stop - eq - 1, scratch, number, True)
+                else:
+                    value = ""
+            else:
+                key = _decode_key(raw + start, stop - start, scratch, number, False)
+                while pos < size and raw[pos] == sep:
+                    pos += 1
+                if pos < size:
+                    start = pos
+                    while pos < size and raw[pos] != sep:
+                        pos += 1
+                    value = _decode(raw + start, pos - start, scratch, number, False)
+                else:
+                    value = ""
+            PyDict_SetDefault(pairs, key, value)
+    finally:
+        if scratch != stack_scratch:
+            free(scratch)
+    return pairs
+
+
+cdef inline int _hex_value(unsigned char c) noexcept nogil:
+    if 48 <= c <= 57:
+        return c - 48
+    if 97 <= c <= 102:
+        return c - 87
+    if 65 <= c <= 70:
+        return c - 55
+    return -1
+
+
+cdef inline bint _is_key_byte(unsigned char c) noexcept nogil:
+    return (
+        (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
+        or c == 95 or c == 46 or c == 45  # _ . -
+    )
+
+
+cdef object _decode_key(
+    const unsigned char* s, Py_ssize_t n, unsigned char* scratch, int number, bint plus_is_space
+):
+    cdef Py_ssize_t length, i
+    cdef const unsigned char* text = _unescape(s, n, scratch, &length, number, plus_is_space)
+    cdef bint valid = 0 < length <= MAX_KEY_LENGTH_C
+    if valid:
+        for i in range(length):
+            if not _is_key_byte(text[i]):
+                valid = False
+                break
+    if valid:
+        # key bytes are ASCII: decoding cannot fail
+        return PyUnicode_DecodeUTF8(<const char*>text, length, NULL)
+    # Same order of checks as the twin: bad UTF-8 is reported before a bad key.
+    raise ValueError(_bad_key(_utf8_text(text, length, number)))
+
+
+cdef object _decode(
+    const unsigned char* s, Py_ssize_t n, unsigned char* scratch, int number, bint plus_is_space
+):
+    cdef Py_ssize_t length
+    cdef const unsigned char* text = _unescape(s, n, scratch, &length, number, plus_is_space)
+    return _utf8_text(text, length, number)
+
+
+cdef object _utf8_text(const unsigned char* text, Py_ssize_t length, int number):
+    try:
+        return PyUnicode_DecodeUTF8(<const char*>text, length, NULL)
+    except UnicodeDecodeError:
+        raise ValueError(f"pair {number}: not valid UTF-8 after percent-decoding") from None
+
+
+cdef const unsigned char* _unescape(
+    const unsigned char* s, Py_ssize_t n, unsigned char* scratch, Py_ssize_t* length,
+    int number, bint plus_is_space,
+) except NULL:
+    """Percent-decode s[:n]; returns s itself when there is nothing to decode."""
+    cdef Py_ssize_t i = 0, j = 0
+    cdef int hi, lo
+    cdef unsigned char c
+    while i < n and s[i] != 37 and not (plus_is_space and s[i] == 43):  # '%' '+'
+        i += 1
+    if i == n:
+        length[0] = n
+        return s
+    memcpy(scratch, s, i)
+    j = i
+    while i < n:
+        c = s[i]
+        if c == 37:
+            if i + 2 >= n:
+                raise ValueError(f"pair {number}: invalid percent-escape")
+            hi = _hex_value(s[i + 1])
+            lo = _hex_value(s[i + 2])
+            if hi < 0 or lo < 0:
+                raise ValueError(f"pair {number}: invalid percent-escape")
+            scratch[j] = <unsigned char>(hi * 16 + lo)
+            i += 3
+        else:
+            scratch[j] = 32 if (plus_is_space and c == 43) else c
+            i += 1
+        j += 1
+    length[0] = j
+    return scratch
+
+
+def _bad_key(str key) -> str:
+    shown = key if len(key) <= MAX_KEY_LENGTH_C else key[:MAX_KEY_LENGTH_C] + "..."
+    return f"invalid key {shown!r}: expected 1-64 characters of A-Z a-z 0-9 _ . -"
+
+
+def _too_many() -> str:
+    return f"too many pairs (at most {MAX_PAIRS_C})"
