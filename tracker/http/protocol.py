@@ -1,0 +1,356 @@
+"""One HTTP/1.1 connection: reading requests, ordering responses, timeouts.
+
+Per-connection state lives on ``HttpProtocol``; the message being parsed lives
+in its ``RequestReader``; a finished request is a ``Request`` in ``_queue``
+until its response is written. Responses leave in request order: while the
+application works on an awaitable response, later requests wait in the queue,
+and reading pauses once ``max_pipelined`` are waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections import deque
+from collections.abc import Awaitable
+from typing import Protocol, TypeAlias, cast
+
+from tracker.http.deadline import Deadline
+from tracker.http.limits import Limits
+from tracker.http.reader import HEAD, IDLE, RequestError, RequestReader
+from tracker.http.request import Request
+from tracker.http.response import PrebuiltResponse, Response, Upgrade
+from tracker.http.state import ServerState
+
+log = logging.getLogger(__name__)
+
+Reply: TypeAlias = Response | PrebuiltResponse | bytes | Upgrade
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class App(Protocol):
+    """What the HTTP layer serves.
+
+    ``handle`` returns, or returns an awaitable of:
+    - a ``Response``;
+    - a ``PrebuiltResponse`` (constant responses on the hot path);
+    - ``bytes``: a complete HTTP/1.1 response with a Content-Length, written
+      verbatim. Nothing is adapted: no Date refresh, no body stripped for HEAD,
+      no ``connection`` header; when the connection is not kept alive it is
+      closed right after these bytes;
+    - an ``Upgrade`` for a request that asked for one (see ``Upgrade``).
+    Exceptions become a 500 whose body never carries the exception text.
+    """
+
+    def handle(self, request: Request) -> Reply | Awaitable[Reply]: ...
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, app: App, limits: Limits, server: ServerState, tls: bool = False) -> None:
+        self._app = app
+        self._limits = limits
+        self._server = server
+        self._tls = tls
+        self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._deadline: Deadline | None = None
+        self._reader: RequestReader | None = None
+        self._queue: deque[Request] = deque()
+        self._busy = False  # the app is producing an awaitable response
+        self._task: asyncio.Task[None] | None = None  # strong ref to that work
+        self._closing = False  # no further response will be written
+        self._rejecting = False  # over max_connections: answer 503 and close
+        self._error: RequestError | None = None  # to send once the queue is answered
+        self._upgrade: Upgrade | None = None  # to perform once earlier responses are out
+        self._write_paused = False
+        self._read_paused = False
+        self._armed_serial = -1  # reader phase the current deadline was set for
+        self.peer_ip = ""
+
+    @property
+    def pending(self) -> int:
+        """Requests received on this connection and not yet answered."""
+        return len(self._queue) + self._busy
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._transport = transport
+        self._loop = loop = asyncio.get_running_loop()
+        self._deadline = Deadline(loop, self._on_timeout)
+        peer = transport.get_extra_info("peername")
+        ip = peer[0] if isinstance(peer, tuple) and peer else ""
+        if ip.startswith("::ffff:") and "." in ip:
+            ip = ip[7:]  # IPv4 client on a dual-stack socket
+        self.peer_ip = ip
+        self._reader = RequestReader(self._limits, ip, self._tls, self._queue.append)
+        server = self._server
+        if len(server.connections) >= self._limits.max_connections:
+            self._rejecting = True
+            server.connections_rejected += 1
+            self._deadline.set(self._limits.header_timeout, "header")
+            return
+        server.add(self)
+        transport.set_write_buffer_limits(high=self._limits.high_water)
+        self._deadline.set(self._limits.idle_timeout, "idle")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.discard(self)
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._transport = None
+        self._closing = True
+        self._queue.clear()  # never answered; a running app call finishes unseen
+
+    def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if self._rejecting:
+            self._refuse_overloaded()
+            return
+        try:
+            self._reader.feed(data)
+        except RequestError as exc:
+            self._error = exc
+        if self._queue and not self._busy:
+            self._run_queue()
+        self._after_io()
+
+    def eof_received(self) -> bool | None:
+        # The client finished sending; answer what was received, then close.
+        if not self._queue and not self._busy:
+            return None  # let the transport close now
+        self._reader.finished = True
+        return True
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._deadline.set(self._limits.idle_timeout, "write")
+        if not self._closing:
+            self._update_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._armed_serial = -1
+        self._after_io()
+
+    # graceful shutdown, driven by HttpServer
+
+    def shutdown(self) -> None:
+        """Close now if idle; otherwise close after the last pending response."""
+        if self._closing or self._transport is None:
+            return
+        if not self._queue and not self._busy and self._reader.phase == IDLE:
+            self._close()
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # answering
+
+    def _run_queue(self) -> None:
+        """Answer queued requests in order until one needs to wait or closes."""
+        queue = self._queue
+        server = self._server
+        out: list[bytes] = []
+        while queue and not self._busy and not self._closing and self._upgrade is None:
+            request = queue.popleft()
+            server.requests_total += 1
+            try:
+                reply = self._app.handle(request)
+            except Exception:
+                reply = self._crashed(request)
+            data = self._encode(request, reply)
+            if data is not None:
+                out.append(data)
+        self._flush(out)
+
+    async def _respond_later(self, request: Request, awaitable: Awaitable[Reply]) -> None:
+        try:
+            reply = await awaitable
+        except Exception:
+            reply = self._crashed(request)
+        self._busy = False
+        self._task = None
+        if self._transport is None or self._closing:
+            return  # the client left or timed out; nobody to answer
+        data = self._encode(request, reply)
+        self._flush([data] if data is not None else [])
+        if self._queue and not self._busy:
+            self._run_queue()
+        self._after_io()
+
+    def _encode(self, request: Request, reply: object) -> bytes | None:
+        """Bytes for ``reply``, or None when it is deferred (awaitable, upgrade)."""
+        server = self._server
+        keep_alive = request.keep_alive
+        if keep_alive and (server.draining or self._reader.finished):
+            keep_alive = self._may_keep_alive(request)
+        try:
+            if isinstance(reply, (PrebuiltResponse, Response)):
+                status = reply.status
+                head = request.method == "HEAD"
+                http10 = request.http_version == "1.0"
+                if head or http10:
+                    data = reply.encode(keep_alive, server.clock, head=head, http10=http10)
+                else:
+                    data = reply.encode(keep_alive, server.clock)
+            elif type(reply) is bytes:
+                status = int(reply[9:12])
+                data = reply
+            else:
+                return self._defer(request, reply)
+        except Exception:
+            log.exception("encoding the response to %s %s failed", request.method, request.path)
+            status = 500
+            data = Response.error(500, "internal error").encode(keep_alive, server.clock)
+        server.responses[status // 100] += 1
+        if not keep_alive:
+            self._closing = True
+        return data
+
+    def _defer(self, request: Request, reply: object) -> bytes | None:
+        if isinstance(reply, Upgrade):
+            if request is self._reader.upgrade_request:
+                self._upgrade = reply
+                return None
+            log.error("Upgrade for %s %s, which asked for none", request.method, request.path)
+        elif inspect.isawaitable(reply):
+            self._busy = True
+            self._task = self._loop.create_task(self._respond_later(request, reply))
+            return None
+        else:
+            log.error("app returned %r for %s %s", type(reply), request.method, request.path)
+        return self._encode(request, Response.error(500, "internal error"))
+
+    def _may_keep_alive(self, request: Request) -> bool:
+        if request is self._reader.upgrade_request:
+            return False  # upgrade declined: what follows the head is not HTTP
+        if self._server.draining:
+            # Draining: close once nothing received is left to answer.
+            return bool(self._queue) or self._reader.phase != IDLE
+        return True
+
+    def _crashed(self, request: Request) -> Response:
+        log.exception("application failed on %s %s", request.method, request.path)
+        return Response.error(500, "internal error")
+
+    def _flush(self, out: list[bytes]) -> None:
+        transport = self._transport
+        if out:
+            transport.write(out[0] if len(out) == 1 else b"".join(out))
+        if self._upgrade is not None and not self._queue:
+            self._hand_over()
+        elif self._closing:
+            self._close()
+
+    def _after_io(self) -> None:
+        """Settle what follows from the latest event: errors, 100-continue, reading, timers."""
+        if self._closing or self._transport is None:
+            return
+        if not self._queue and not self._busy:
+            reader = self._reader
+            if reader.phase == IDLE and not (
+                self._error or reader.finished or self._read_paused or self._write_paused
+            ):
+                # The common case, inlined: all answered, wait for the next request.
+                self._deadline.set(self._limits.idle_timeout, "idle")
+                return
+            if self._error is not None:
+                self._send_error()
+                return
+            if reader.continue_wanted:
+                reader.continue_wanted = False
+                self._transport.write(_CONTINUE)
+            if reader.finished and reader.upgrade_request is None:
+                self._close()  # end of input (EOF) with everything answered
+                return
+        self._update_reading()
+        self._update_deadline()
+
+    def _send_error(self) -> None:
+        error = self._error
+        self._server.responses[error.status // 100] += 1
+        response = Response.error(error.status, error.message)
+        self._transport.write(response.encode(False, self._server.clock))
+        self._close()
+
+    def _refuse_overloaded(self) -> None:
+        self._server.responses[5] += 1
+        response = Response.error(503, "server overloaded", [("retry-after", "1")])
+        self._transport.write(response.encode(False, self._server.clock))
+        self._close()
+
+    def _hand_over(self) -> None:
+        upgrade, self._upgrade = self._upgrade, None
+        transport = self._transport
+        self._server.responses[1] += 1
+        transport.write(upgrade.response.encode(True, self._server.clock))
+        protocol = upgrade.protocol_factory()
+        tail = self._reader.upgrade_tail
+        self._server.discard(self)
+        self._deadline.cancel()
+        self._transport = None
+        self._closing = True
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        if tail:
+            protocol.data_received(tail)  # type: ignore[attr-defined]
+        if self._read_paused:
+            transport.resume_reading()
+
+    def _close(self) -> None:
+        self._closing = True
+        # Bound the flush of what is still buffered for a client that stopped reading.
+        self._deadline.set(self._limits.idle_timeout, "flush")
+        self._transport.close()
+
+    # flow control and timers
+
+    def _update_reading(self) -> None:
+        paused = (
+            self._write_paused
+            or len(self._queue) >= self._limits.max_pipelined
+            or self._reader.finished
+        )
+        if paused != self._read_paused:
+            self._read_paused = paused
+            self._armed_serial = -1
+            if paused:
+                self._transport.pause_reading()
+            else:
+                self._transport.resume_reading()
+
+    def _update_deadline(self) -> None:
+        if self._write_paused:
+            return  # the "write" deadline set by pause_writing stands
+        deadline = self._deadline
+        reader = self._reader
+        phase = reader.phase
+        if self._read_paused:
+            deadline.clear()  # we hold the client back; not its fault
+        elif phase != IDLE:
+            if reader.phase_serial != self._armed_serial:
+                self._armed_serial = reader.phase_serial
+                if phase == HEAD:
+                    deadline.set(self._limits.header_timeout, "header")
+                else:
+                    deadline.set(self._limits.idle_timeout, "body")
+        elif self._queue or self._busy:
+            deadline.clear()
+        else:
+            deadline.set(self._limits.idle_timeout, "idle")
+
+    def _on_timeout(self, reason: str) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        log.debug("closing connection from %s: %s timeout", self.peer_ip, reason)
+        self._closing = True
+        if reason in ("write", "flush"):
+            transport.abort()  # its buffer will not drain
+        else:
+            transport.close()

@@ -1,0 +1,172 @@
+"""Responses and their HTTP/1.1 encoding."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+
+# Read-only lookup tables, built once at import.
+_STATUS_LINES: dict[int, str] = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
+_NO_BODY_STATUSES = frozenset({204, 304})
+_JSON = "application/json"
+
+Headers = Iterable[tuple[str, str]]
+
+
+class HttpDate:
+    """The ``date:`` header line, rebuilt only when the wall-clock second changes.
+
+    One instance per server (``ServerState.clock``); tests can pass a fake ``now``.
+    """
+
+    __slots__ = ("_line", "_next", "_now", "_second")
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self._now = now
+        self._second = 0.0
+        self._next = 0.0  # the line is valid while _second <= now < _next
+        self._line = b""
+
+    def line(self) -> bytes:
+        """``b"date: <IMF-fixdate>\\r\\n"``; the same object within one second."""
+        now = self._now()
+        if now >= self._next or now < self._second:
+            second = self._second = float(int(now))
+            self._next = second + 1.0
+            self._line = b"date: " + formatdate(second, usegmt=True).encode() + b"\r\n"
+        return self._line
+
+
+class Response:
+    """A complete response: status, headers (name, value) and body.
+
+    Do not put ``content-length``, ``connection`` or ``date`` in ``headers``:
+    ``encode`` writes those.
+    """
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(self, status: int, headers: Headers = (), body: bytes = b"") -> None:
+        self.status = status
+        self.headers: list[tuple[str, str]] = list(headers)
+        self.body = body
+
+    def __repr__(self) -> str:
+        return f"Response({self.status}, {self.headers!r}, {len(self.body)} bytes)"
+
+    @classmethod
+    def empty(cls, status: int = 204, headers: Headers = ()) -> Response:
+        return cls(status, headers)
+
+    @classmethod
+    def json(cls, status: int, obj: Any, headers: Headers = ()) -> Response:
+        return cls(status, [("content-type", _JSON), *headers], orjson.dumps(obj))
+
+    @classmethod
+    def error(cls, status: int, message: str, headers: Headers = ()) -> Response:
+        return cls.json(status, {"error": message}, headers)
+
+    @classmethod
+    def raw(cls, status: int, content_type: str, body: bytes, headers: Headers = ()) -> Response:
+        return cls(status, [("content-type", content_type), *headers], body)
+
+    def head_lines(self, keep_alive: bool, http10: bool = False) -> bytes:
+        """Status line and header lines, without ``date`` and the blank line."""
+        status = self.status
+        lines = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n"]
+        for name, value in self.headers:
+            if _unsafe(name) or _unsafe(value):
+                # A CR or LF here would let input split the response in two.
+                raise ValueError(f"control character in response header {name!r}")
+            lines.append(f"{name}: {value}\r\n")
+        if status >= 200 and status not in _NO_BODY_STATUSES:
+            lines.append(f"content-length: {len(self.body)}\r\n")
+        if not keep_alive:
+            lines.append("connection: close\r\n")
+        elif http10:
+            lines.append("connection: keep-alive\r\n")
+        return "".join(lines).encode("latin-1")
+
+    def encode(
+        self,
+        keep_alive: bool,
+        clock: HttpDate | None = None,
+        *,
+        head: bool = False,
+        http10: bool = False,
+    ) -> bytes:
+        """The full HTTP/1.1 response.
+
+        ``head`` leaves the body out (answer to HEAD; Content-Length stays).
+        ``http10`` adds ``connection: keep-alive``, which HTTP/1.0 clients need.
+        """
+        date = (clock or HttpDate()).line()
+        body = self.body
+        if head or self.status < 200 or self.status in _NO_BODY_STATUSES:
+            body = b""
+        return b"".join((self.head_lines(keep_alive, http10), date, b"\r\n", body))
+
+    def prebuilt(self) -> PrebuiltResponse:
+        return PrebuiltResponse(self)
+
+
+class PrebuiltResponse:
+    """A constant response encoded once; only its Date line is refreshed each second.
+
+    The application may return one from ``handle`` for the hot path. It is a
+    snapshot: later changes to the ``Response`` are not seen.
+    """
+
+    __slots__ = ("_bytes", "_date", "_head", "_tail", "response", "status")
+
+    def __init__(self, response: Response) -> None:
+        self.response = Response(response.status, response.headers, response.body)
+        self.status = response.status
+        self._head = self.response.head_lines(True)
+        no_body = self.status < 200 or self.status in _NO_BODY_STATUSES
+        self._tail = b"\r\n" if no_body else b"\r\n" + response.body
+        self._date = b""
+        self._bytes = b""
+
+    def encode(
+        self,
+        keep_alive: bool,
+        clock: HttpDate,
+        *,
+        head: bool = False,
+        http10: bool = False,
+    ) -> bytes:
+        if keep_alive and not head and not http10:
+            date = clock.line()
+            if date is not self._date:
+                self._date = date
+                self._bytes = self._head + date + self._tail
+            return self._bytes
+        return self.response.encode(keep_alive, clock, head=head, http10=http10)
+
+
+@dataclass(slots=True)
+class Upgrade:
+    """Returned by the application to take the connection over (e.g. WebSocket).
+
+    The protocol writes ``response`` (normally a 101 carrying the ``upgrade``
+    and ``connection`` headers), then calls ``protocol_factory()``, moves the
+    transport to the new protocol with ``transport.set_protocol``, calls its
+    ``connection_made`` and feeds it any bytes already received after the
+    request head. From then on the new protocol owns the connection,
+    including its timeouts and its part in a graceful shutdown.
+    """
+
+    response: Response
+    protocol_factory: Callable[[], asyncio.BaseProtocol]
+
+
+def _unsafe(text: str) -> bool:
+    return "\r" in text or "\n" in text or "\0" in text
