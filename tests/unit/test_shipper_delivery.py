@@ -1,0 +1,379 @@
+"""The shipper end to end: real WalWriters, real DuckDB sinks, in tmp_path.
+
+Sinks that fail or stall are thin wrappers around a real DuckDBSink that
+inject the failure (test doubles for failure injection, not mocks).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from tracker.model.tables import EVENTS, PAYMENTS
+from tracker.shipper import BatchPolicy, Shipper
+from tracker.shipper.cursor import CursorStore, cursor_path
+from tracker.sinks.base import PermanentError, RetryableError
+from tracker.sinks.duckdb import DuckDBSink
+from tracker.wal import WalWriter, segment_files
+
+BASE_MS = 1_700_000_000_000
+FAST = {
+    "events": BatchPolicy("hybrid", max_rows=50, max_age_s=0.02),
+    "payments": BatchPolicy("immediate"),
+    "agreements": BatchPolicy("hybrid", max_rows=50, max_age_s=0.02),
+}
+
+
+def event(i: int, **extra) -> dict:
+    return {"eid": str(uuid.UUID(int=i + 1)), "created_at": BASE_MS + i, "bot": False,
+            "ename": "view", **extra}
+
+
+class Log:
+    """One worker's log in the test's data directory."""
+
+    def __init__(self, data_dir: Path, worker: int, segment_bytes: int = 64 << 20) -> None:
+        self.writer = WalWriter(data_dir / "wal" / f"w{worker}", worker, "never",
+                                segment_bytes=segment_bytes)
+        self.writer.open()
+
+    def write(self, ids, per_record: int = 5, **extra) -> None:
+        ids = list(ids)
+        for k in range(0, len(ids), per_record):
+            rows = [event(i, **extra) for i in ids[k : k + per_record]]
+            self.writer.append(EVENTS.table_id, len(rows), orjson.dumps(rows))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def wait_for(cond, what: str, timeout: float = 60.0) -> None:
+    """Poll `cond` (a bounded wait, not a timing assertion)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"gave up waiting for: {what}")
+        time.sleep(0.01)
+
+
+def sink_state(shipper: Shipper, name: str) -> dict:
+    return shipper.state()["sinks"][name]
+
+
+def counts(path: Path) -> tuple[int, int]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT count(*), count(DISTINCT eid) FROM events").fetchone()
+    finally:
+        con.close()
+
+
+def make_shipper(data_dir: Path, sinks, **kw) -> Shipper:
+    kw.setdefault("retry_base_s", 0.01)
+    kw.setdefault("retry_max_s", 0.05)
+    kw.setdefault("poll_interval", 0.005)
+    kw.setdefault("retire_interval", 3600)
+    return Shipper(data_dir, [(s, FAST) for s in sinks], **kw)
+
+
+class FlakySink(DuckDBSink):
+    """Raises RetryableError while `down` is set."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        super().__init__(name, path)
+        self.down = threading.Event()
+        self.failed_writes = 0
+
+    def write(self, batch) -> None:
+        if self.down.is_set():
+            self.failed_writes += 1
+            raise RetryableError("store unreachable")
+        super().write(batch)
+
+
+class PoisonSink(DuckDBSink):
+    """Refuses, as permanently invalid, any batch holding a row named "poison"."""
+
+    def write(self, batch) -> None:
+        if any(r.get("ename") == "poison" for r in batch.rows()):
+            raise PermanentError("value out of range")
+        super().write(batch)
+
+
+class GatedSink(DuckDBSink):
+    """Each write waits until `gate` is open."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        super().__init__(name, path)
+        self.gate = threading.Event()
+
+    def write(self, batch) -> None:
+        while not self.gate.wait(0.01):
+            pass
+        super().write(batch)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+def test_every_row_is_delivered_exactly_once_from_two_workers(data_dir):
+    w0, w1 = Log(data_dir, 0, segment_bytes=4000), Log(data_dir, 1)
+    w0.write(range(0, 300))
+    w1.write(range(1000, 1200), per_record=7)
+    db = data_dir / "duck.db"
+    shipper = make_shipper(data_dir, [DuckDBSink("duck", db)])
+    shipper.start()
+    w0.write(range(300, 400))  # appended while the shipper runs
+    wait_for(lambda: sink_state(shipper, "duck")["lag_events"] == 0
+             and sum(shipper.appended().values()) == 600, "delivery")
+    assert shipper.stop(timeout=10)
+    w0.close()
+    w1.close()
+
+    assert counts(db) == (600, 600)
+    saved = CursorStore(cursor_path(data_dir, "duck")).load()
+    assert saved["w0"].events == 400
+    assert saved["w1"].events == 200
+    state = orjson.loads((data_dir / "run" / "shipper.json").read_bytes())
+    snap = state["sinks"]["duck"]
+    assert snap["state"] == "ok"
+    assert snap["delivered"]["events"] == 600
+    assert snap["lag_events"] == 0
+    assert snap["dead_letters"] == 0
+    b = state["batching"]
+    assert b["total_items"] == 600
+    assert b["total_batches"] == snap["batches"]["events"] >= 600 // 50
+    assert b["failed_batches"] == 0
+    assert b["batch_success_rate"] == 1.0
+    assert b["avg_batch_size"] == pytest.approx(600 / b["total_batches"], abs=0.01)
+    assert b["enabled"] is True
+    assert b["queued_items"] == 0
+    assert set(b) >= {"avg_flush_latency_ms", "memory_usage_mb", "events_per_second"}
+
+
+def test_stop_without_flushing_loses_nothing_and_replays_are_absorbed(data_dir):
+    log0 = Log(data_dir, 0)
+    log0.write(range(0, 200))
+    db = data_dir / "duck.db"
+    slow = {"events": BatchPolicy("time", max_age_s=3600)}  # never flushes by itself
+    shipper = Shipper(data_dir, [(DuckDBSink("duck", db), slow)], poll_interval=0.005)
+    shipper.start()
+    wait_for(lambda: sink_state(shipper, "duck")["queued_rows"] == 200, "rows buffered")
+    assert not shipper.stop(timeout=5, drain=False)  # a crash, as far as delivery goes
+    assert counts(db) == (0, 0)
+    assert CursorStore(cursor_path(data_dir, "duck")).load() == {}
+
+    log0.write(range(200, 300))
+    shipper = make_shipper(data_dir, [DuckDBSink("duck", db)])
+    shipper.start()
+    assert shipper.stop(timeout=30)  # shutdown delivers everything the log holds
+    assert counts(db) == (300, 300)
+    assert CursorStore(cursor_path(data_dir, "duck")).load()["w0"].events == 300
+
+    # Lose the cursor (as if the last saves never reached the disk): all is replayed.
+    cursor_path(data_dir, "duck").unlink()
+    shipper = make_shipper(data_dir, [DuckDBSink("duck", db)])
+    shipper.start()
+    assert shipper.stop(timeout=30)
+    assert counts(db) == (300, 300)
+    log0.close()
+
+
+def test_a_failing_sink_retries_behind_the_breaker_and_recovers(data_dir):
+    log0 = Log(data_dir, 0)
+    sink = FlakySink("flaky", data_dir / "flaky.db")
+    sink.down.set()
+    shipper = make_shipper(data_dir, [sink])
+    shipper.start()
+    log0.write(range(0, 120))
+    wait_for(lambda: sink_state(shipper, "flaky")["state"] == "open", "breaker open")
+    snap = sink_state(shipper, "flaky")
+    assert snap["lag_events"] == 120
+    assert snap["last_error"] == "RetryableError: store unreachable"
+    assert snap["failures"]["events"] >= 5
+    assert snap["queued_rows"] == 120
+    assert shipper.state()["batching"]["failed_batches"] >= 5
+
+    sink.down.clear()
+    wait_for(lambda: sink_state(shipper, "flaky")["lag_events"] == 0, "recovery")
+    assert sink_state(shipper, "flaky")["state"] == "ok"
+    assert shipper.stop(timeout=10)
+    assert counts(data_dir / "flaky.db") == (120, 120)
+    log0.close()
+
+
+def test_a_sink_that_cannot_open_keeps_everything_in_the_log(data_dir):
+    log0 = Log(data_dir, 0)
+    log0.write(range(0, 20))
+    blocked = data_dir / "not-a-dir"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("a file where the sink wants a directory")
+    shipper = make_shipper(data_dir, [DuckDBSink("duck", blocked / "duck.db")])
+    shipper.start()
+    wait_for(lambda: sink_state(shipper, "duck")["state"] == "open", "breaker open")
+    assert sink_state(shipper, "duck")["lag_events"] == 20
+    assert not shipper.stop(timeout=0.2)
+    assert CursorStore(cursor_path(data_dir, "duck")).load() == {}
+    log0.close()
+
+
+def test_a_poison_row_goes_to_the_dead_letters_and_the_rest_is_delivered(data_dir):
+    log0 = Log(data_dir, 0)
+    log0.write(range(0, 40))
+    log0.write([40], ename="poison")
+    log0.write(range(41, 80))
+    log0.write([80], ename="poison")
+    shipper = make_shipper(data_dir, [PoisonSink("duck", data_dir / "duck.db")])
+    shipper.start()
+    assert shipper.stop(timeout=30)
+    log0.close()
+
+    assert counts(data_dir / "duck.db") == (79, 79)
+    lines = [orjson.loads(x) for x in
+             (data_dir / "deadletter" / "duck.jsonl").read_bytes().splitlines()]
+    assert sorted(x["row"]["eid"] for x in lines) == [str(uuid.UUID(int=41)),
+                                                      str(uuid.UUID(int=81))]
+    assert {x["table"] for x in lines} == {"events"}
+    assert {x["sink"] for x in lines} == {"duck"}
+    assert "value out of range" in lines[0]["error"]
+    state = orjson.loads((data_dir / "run" / "shipper.json").read_bytes())["sinks"]["duck"]
+    assert state["dead_letters"] == 2
+    assert state["delivered"]["events"] == 79
+    assert CursorStore(cursor_path(data_dir, "duck")).load()["w0"].events == 81
+
+
+def test_a_slow_sink_does_not_delay_another(data_dir):
+    log0 = Log(data_dir, 0)
+    slow = GatedSink("slow", data_dir / "slow.db")
+    shipper = make_shipper(data_dir, [slow, DuckDBSink("fast", data_dir / "fast.db")])
+    shipper.start()
+    log0.write(range(0, 150))
+    wait_for(lambda: sink_state(shipper, "fast")["lag_events"] == 0
+             and sink_state(shipper, "fast")["delivered"]["events"] == 150, "fast delivery")
+    snap = sink_state(shipper, "slow")
+    assert snap["delivered"]["events"] == 0
+    assert snap["lag_events"] == 150
+    slow.gate.set()
+    wait_for(lambda: sink_state(shipper, "slow")["lag_events"] == 0, "slow delivery")
+    assert shipper.stop(timeout=10)
+    assert counts(data_dir / "slow.db") == (150, 150)
+    assert counts(data_dir / "fast.db") == (150, 150)
+    log0.close()
+
+
+def test_segments_are_retired_only_after_every_sink_consumed_them(data_dir):
+    log0 = Log(data_dir, 0, segment_bytes=1500)
+    wal0 = data_dir / "wal" / "w0"
+    gated = GatedSink("gated", data_dir / "gated.db")
+    gated.gate.set()
+    shipper = make_shipper(data_dir, [gated, DuckDBSink("free", data_dir / "free.db")])
+    shipper.start()
+    log0.write(range(0, 100))
+
+    def saved_events(name: str) -> int:
+        runner = next(r for r in shipper.runners if r.name == name)
+        pos = runner.saved_positions().get("w0")
+        return pos.events if pos else -1
+
+    wait_for(lambda: saved_events("gated") == 100 and saved_events("free") == 100, "phase 1")
+    before = [seq for seq, _ in segment_files(wal0)]
+    assert len(before) > 3
+    assert shipper.retire() > 0
+    left = [seq for seq, _ in segment_files(wal0)]
+    assert left[0] == min(r.saved_positions()["w0"].segment for r in shipper.runners)
+    assert left[-1] == before[-1]  # never the newest
+
+    gated.gate.clear()
+    log0.write(range(100, 200))
+    wait_for(lambda: saved_events("free") == 200, "free sink caught up")
+    held = next(r for r in shipper.runners if r.name == "gated").saved_positions()["w0"]
+    shipper.retire()
+    left = [seq for seq, _ in segment_files(wal0)]
+    assert left[0] <= held.segment  # everything the gated sink still needs is there
+    assert len(left) > 3
+
+    gated.gate.set()
+    wait_for(lambda: saved_events("gated") == 200, "gated sink caught up")
+    shipper.retire()
+    assert len(segment_files(wal0)) < len(left)
+    assert shipper.stop(timeout=10)
+    assert counts(data_dir / "gated.db") == (200, 200)
+    assert counts(data_dir / "free.db") == (200, 200)
+    log0.close()
+
+
+def test_reading_pauses_while_a_sink_is_down_so_memory_stays_bounded(data_dir):
+    from tracker.shipper.runner import MIN_BUFFER_ROWS, READ_MAX_RECORDS
+
+    log0 = Log(data_dir, 0)
+    per_record = 10
+    total = MIN_BUFFER_ROWS * 3
+    log0.write(range(total), per_record=per_record)
+    sink = FlakySink("flaky", data_dir / "flaky.db")
+    sink.down.set()
+    shipper = make_shipper(data_dir, [sink])
+    shipper.start()
+    wait_for(lambda: sink_state(shipper, "flaky")["queued_rows"] >= MIN_BUFFER_ROWS,
+             "buffer filled")
+    time.sleep(0.2)  # give reading a chance to (wrongly) go on
+    queued = sink_state(shipper, "flaky")["queued_rows"]
+    in_flight = 50 + per_record  # the batch that keeps failing
+    assert queued <= MIN_BUFFER_ROWS + READ_MAX_RECORDS * per_record + in_flight
+    assert sink_state(shipper, "flaky")["lag_events"] == total
+    sink.down.clear()
+    assert shipper.stop(timeout=60)
+    assert counts(data_dir / "flaky.db") == (total, total)
+    log0.close()
+
+
+def test_the_cursor_never_passes_a_row_that_is_not_stored(data_dir):
+    log0 = Log(data_dir, 0)
+    log0.write(range(0, 5))  # events: held back by a long time policy
+    payment = {"pid": str(uuid.UUID(int=999)), "created_at": BASE_MS, "amt": "12.50"}
+    log0.writer.append(PAYMENTS.table_id, 1, orjson.dumps([payment]))
+    policies = {"events": BatchPolicy("time", max_age_s=3600),
+                "payments": BatchPolicy("immediate")}
+    shipper = Shipper(data_dir, [(DuckDBSink("duck", data_dir / "duck.db"), policies)],
+                      poll_interval=0.005)
+    shipper.start()
+    wait_for(lambda: sink_state(shipper, "duck")["delivered"]["payments"] == 1, "payment")
+    time.sleep(0.2)  # several passes and cursor saves could happen here
+    snap = sink_state(shipper, "duck")
+    assert snap["cursor"] == {}  # the events record before the payment is not stored yet
+    assert snap["lag_events"] == 6
+    assert shipper.runners[0].saved_positions() == {}
+    assert shipper.stop(timeout=30)
+    assert CursorStore(cursor_path(data_dir, "duck")).load()["w0"].events == 6
+    assert counts(data_dir / "duck.db") == (5, 5)
+    log0.close()
+
+
+def test_rows_the_buffer_refuses_and_unknown_records_are_dead_lettered(data_dir):
+    log0 = Log(data_dir, 0)
+    log0.write(range(0, 10))
+    bad = [event(10, vp_w="wide"), event(11), "not a row"]
+    log0.writer.append(EVENTS.table_id, len(bad), orjson.dumps(bad))
+    log0.writer.append(42, 1, orjson.dumps([{"x": 1}]))  # a table this version does not know
+    log0.write(range(12, 20))
+    shipper = make_shipper(data_dir, [DuckDBSink("duck", data_dir / "duck.db")])
+    shipper.start()
+    assert shipper.stop(timeout=30)
+    log0.close()
+
+    assert counts(data_dir / "duck.db") == (19, 19)
+    lines = [orjson.loads(x) for x in
+             (data_dir / "deadletter" / "duck.jsonl").read_bytes().splitlines()]
+    assert len(lines) == 3
+    assert lines[0]["row"]["eid"] == str(uuid.UUID(int=11))
+    assert lines[0]["error"].startswith("vp_w")
+    assert lines[1]["row"] == "not a row"
+    assert lines[2]["table"] == "table#42"
+    assert CursorStore(cursor_path(data_dir, "duck")).load()["w0"].events == 22
