@@ -1,3 +1,4 @@
+import contextlib
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -22,10 +23,8 @@ def tracker_factory(tmp_path: Path) -> Iterator[Callable[..., TrackerProcess]]:
     yield make
     for proc in made:
         if proc.proc is not None and proc.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.proc.wait()
 
 

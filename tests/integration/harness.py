@@ -54,8 +54,10 @@ class TrackerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"tracker exited early:\n{self.log()}")
-            states = list((self.data_dir / "run").glob("worker-*.json"))
-            if len(states) >= workers and self._answers():
+            run = self.data_dir / "run"
+            states = list(run.glob("worker-*.json"))
+            shipper = (run / "shipper.json").exists()
+            if len(states) >= workers and shipper and self._answers():
                 return self
             time.sleep(0.1)
         raise RuntimeError(f"tracker did not start in {timeout}s:\n{self.log()}")

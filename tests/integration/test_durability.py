@@ -50,7 +50,8 @@ class Client(threading.Thread):
                 self.acked.extend(doc["eids"] if "eids" in doc else [doc["eid"]])
 
 
-def _load(t: TrackerProcess, seconds: float, batch: int = 1) -> tuple[list[Client], threading.Event]:
+def _load(t: TrackerProcess, seconds: float, batch: int = 1
+          ) -> tuple[list[Client], threading.Event]:
     stop = threading.Event()
     clients = [Client(t.port, i, stop, batch) for i in range(CLIENTS)]
     for c in clients:
@@ -97,11 +98,11 @@ def test_sigterm_delivers_everything_acknowledged(tracker_factory) -> None:
 
 
 def _shipper_pid(t: TrackerProcess) -> int:
-    worker_pids = {json.loads(p.read_text())["pid"]
-                   for p in (t.data_dir / "run").glob("worker-*.json")}
-    children = os.popen(f"pgrep -P {t.proc.pid}").read().split()
-    (pid,) = [int(c) for c in children if int(c) not in worker_pids]
-    return pid
+    path = t.data_dir / "run" / "shipper.json"
+    deadline = time.monotonic() + 10
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return int(json.loads(path.read_text())["pid"])
 
 
 def test_wal_quota_answers_503_and_recovers(tracker_factory) -> None:

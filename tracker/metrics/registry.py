@@ -13,7 +13,7 @@ LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 class LatencyHistogram:
     """Cumulative-on-export histogram with fixed buckets (Prometheus style)."""
 
-    __slots__ = ("counts", "count", "sum")
+    __slots__ = ("count", "counts", "sum")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(LATENCY_BUCKETS) + 1)

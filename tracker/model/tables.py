@@ -8,10 +8,10 @@ DuckDB schema (`schema/duckdb/`) and later stores are checked against it by test
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """How a column's value travels in a row dict, and what it becomes in a store."""
 
     UUID = "uuid"  # canonical lowercase 8-4-4-4-12 text

@@ -55,7 +55,9 @@ class TrackingRoutes:
     # -- fields from the request ------------------------------------------
 
     def _url_fields(self, request: Request, prefix_len: int) -> dict[str, Any]:
-        fields: dict[str, Any] = decode_path_pairs(request.path, prefix_len)
+        path = request.path
+        fields: dict[str, Any] = (decode_path_pairs(path, prefix_len)
+                                  if len(path) > prefix_len else {})
         if request.query:
             for k, v in decode_query(request.query).items():
                 fields.setdefault(k, v)
@@ -96,7 +98,7 @@ class TrackingRoutes:
         rows: list[dict[str, Any]] = []
         eids: list[str | None] = []
         rejected: list[dict[str, Any]] = []
-        cookies: list[str] = []
+        cookies: tuple[str, ...] = ()
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 rejected.append({"index": index, "error": "an event must be a JSON object"})
@@ -110,8 +112,8 @@ class TrackingRoutes:
                 continue
             rows.append(row)
             eids.append(row["eid"])
-            if update.set_cookies and not cookies:
-                cookies = update.set_cookies
+            if update.set_cookie and not cookies:
+                cookies = update.set_cookie
         if not rows and not is_batch:
             return Response.error(400, rejected[0]["error"], cors)
         headers = [*cors, NO_STORE, *(("Set-Cookie", c) for c in cookies)]

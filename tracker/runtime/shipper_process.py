@@ -8,27 +8,27 @@ import threading
 
 from tracker.config import Config
 from tracker.runtime.lifecycle import setup_child
-from tracker.runtime.statefile import shipper_state_path
 from tracker.shipper import Shipper
 from tracker.sinks.build import build_sinks
 
 log = logging.getLogger(__name__)
-PUBLISH_SECONDS = 0.5
+# Consumed segments are deleted this often, which frees WAL quota for the workers.
+RETIRE_SECONDS = 1.0
 
 
 def shipper_main(config: Config) -> None:
     setup_child("shipper", config.log_level)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    shipper = Shipper(config.data_directory, build_sinks(config))
+    shipper = Shipper(config.data_directory, build_sinks(config),
+                      retire_interval=RETIRE_SECONDS)
     shipper.start()
-    state_path = shipper_state_path(config.run_directory)
     log.info("shipper delivering to %s", ", ".join(s.name for s in config.notify))
-    while not stop.wait(PUBLISH_SECONDS):
-        shipper.retire()
-        shipper.publish_state(state_path)
+    stop.wait()
     log.info("shipper stopping: delivering what is in the log (up to %ss)",
              config.shutdown_timeout)
-    shipper.stop(config.shutdown_timeout)
-    shipper.publish_state(state_path)
+    complete = shipper.stop(config.shutdown_timeout)
+    if not complete:
+        log.warning("shipper stopped with undelivered events; they stay in the log "
+                    "and are delivered at the next start")
     log.info("shipper stopped")

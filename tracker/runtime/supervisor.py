@@ -32,7 +32,8 @@ def prepare(config: Config) -> None:
     """Directories, the hash secret, and every store's schema, before serving."""
     for path in (config.data_directory, config.wal_directory, config.run_directory):
         path.mkdir(parents=True, exist_ok=True)
-    for stale in config.run_directory.glob("worker-*.json"):
+    # State of a previous run would read as live until the new processes publish.
+    for stale in config.run_directory.glob("*.json"):
         stale.unlink(missing_ok=True)
     hash_secret(config)
     ensure_schema(config)

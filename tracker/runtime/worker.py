@@ -13,13 +13,7 @@ from typing import Any
 import uvloop
 
 from tracker.config import Config
-from tracker.events import (
-    BuilderConfig,
-    ClientIpResolver,
-    EventBuilder,
-    KeyedHasher,
-    UserAgentParser,
-)
+from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder
 from tracker.http import Limits, start_server
 from tracker.metrics.registry import RouteCounters
 from tracker.routes.app import TrackerApp
@@ -60,12 +54,9 @@ class _Worker:
         self.ingestor = Ingestor(self.writer, self.syncer)
         self.counters = RouteCounters()
         self.server: Any = None
-        builder = EventBuilder(BuilderConfig(
-            anonymize_ip=config.anonymize_ip,
-            hasher=KeyedHasher(hash_secret(config)),
-            cookieless=config.cookieless,
-            ua_parser=UserAgentParser(),
-        ))
+        builder = EventBuilder(BuilderConfig.from_secret(
+            hash_secret(config), anonymize_ip=config.anonymize_ip,
+            cookieless=config.cookieless))
         cors = CorsPolicy(config.allow_origin)
         tracking = TrackingRoutes(builder, ClientIpResolver(list(config.trusted_proxies)),
                                   self.ingestor, cors, config.max_body_bytes)
