@@ -1,11 +1,25 @@
 """Builds the Cython hot path in tracker/_fast (metadata lives in pyproject.toml)."""
 
 import os
+import shutil
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 FAST_MODULES = ["pathpairs", "columns", "ids"]
+
+
+class BuildWithSchema(build_py):
+    """Ship the SQL files of schema/ inside the package, as tracker/_schema/."""
+
+    def run(self):
+        super().run()
+        if Path("schema").is_dir():
+            shutil.copytree("schema", Path(self.build_lib) / "tracker" / "_schema",
+                            dirs_exist_ok=True)
+
 
 extensions = [
     Extension(
@@ -18,6 +32,7 @@ extensions = [
 ]
 
 setup(
+    cmdclass={"build_py": BuildWithSchema},
     ext_modules=cythonize(
         extensions,
         language_level=3,
