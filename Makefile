@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FAST   := $(wildcard tracker/_fast/*.pyx tracker/_fast/*.pxd)
 
-.PHONY: setup run test test-unit test-integration bench bench-compare loadtest lint clean
+.PHONY: setup build run test bench bench-compare bench-baseline loadtest lint clean
 
 setup: $(STAMP) build
 
@@ -27,7 +27,14 @@ test: setup
 	bash scripts/test.sh
 
 bench: setup
-	$(BIN)/pytest bench -q --benchmark-only --benchmark-json=.benchmarks/latest.json
+	mkdir -p .benchmarks
+	$(BIN)/pytest bench -q -p no:cacheprovider --benchmark-only --benchmark-json=.benchmarks/latest.json
+
+bench-compare:
+	$(BIN)/python bench/compare.py bench/baseline.json .benchmarks/latest.json
+
+bench-baseline:
+	cp .benchmarks/latest.json bench/baseline.json
 
 loadtest: setup
 	bash loadtest/run.sh

@@ -54,6 +54,17 @@ def prometheus_text(workers: list[dict[str, Any]], shipper: dict[str, Any] | Non
     metric("tracker_workers", "gauge", "Worker processes publishing state.",
            [("", len(workers))])
 
+    classes: dict[str, int] = {}
+    for w in workers:
+        for cls, n in w.get("responses", {}).items():
+            classes[cls] = classes.get(cls, 0) + n
+    metric("tracker_http_responses_total", "counter",
+           "Every HTTP response written, by status class (protocol errors included).",
+           [(f'{{class="{c}"}}', n) for c, n in sorted(classes.items())])
+    metric("tracker_connections_rejected_total", "counter",
+           "Connections refused with 503 over MaxConnections.",
+           [("", _sum(workers, "connections_rejected"))])
+
     requests: dict[tuple[str, int], int] = {}
     for w in workers:
         for r in w.get("routes", {}).get("requests", []):
