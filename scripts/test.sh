@@ -6,6 +6,13 @@ BIN=.venv/bin
 export TRACKER_REQUIRE_SERVICES=1
 export PYTHONDONTWRITEBYTECODE=1
 
+echo "== services"
+# Stop the ClickHouse server at exit only when this run started it.
+if ! bash scripts/services/clickhouse.sh status >/dev/null; then
+    bash scripts/services/clickhouse.sh start
+    trap 'bash scripts/services/clickhouse.sh stop' EXIT
+fi
+
 echo "== lint"
 $BIN/ruff check tracker tests bench loadtest
 
