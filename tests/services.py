@@ -7,12 +7,16 @@ with the reason, except under TRACKER_REQUIRE_SERVICES=1 (CI), where it fails.
     server = require_clickhouse()              # in a fixture or a test
     with temporary_database(server) as db:     # tracker_test_<random>, dropped after
         ...
+
+    pebble, challtestsrv = require_pebble()    # Debian's ACME test server, apt-installed
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -85,3 +89,27 @@ def temporary_database(server: ClickHouseServer) -> Iterator[str]:
         yield name
     finally:
         server.query(f"DROP DATABASE IF EXISTS {name}")
+
+
+def require_pebble() -> tuple[str, str]:
+    """Paths of `pebble` and `pebble-challtestsrv` (Debian's package `pebble`, an
+    ACME test server). Installed with apt-get when missing and running as root;
+    otherwise the test is skipped (failed under TRACKER_REQUIRE_SERVICES=1)."""
+    can_install = os.geteuid() == 0 and shutil.which("apt-get")
+    if (not shutil.which("pebble") and can_install
+            and _apt_get("install", "-y", "-q", "pebble") != 0):
+        _apt_get("update", "-q")  # the package list may be stale
+        _apt_get("install", "-y", "-q", "pebble")
+    pebble, challtestsrv = shutil.which("pebble"), shutil.which("pebble-challtestsrv")
+    if pebble and challtestsrv:
+        return pebble, challtestsrv
+    reason = "pebble is not installed; install it with `apt-get install -y pebble` (as root)"
+    if os.environ.get("TRACKER_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _apt_get(*args: str) -> int:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run(["apt-get", *args], env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, timeout=600, check=False).returncode
