@@ -52,10 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "schema":
         from tracker.runtime.supervisor import ensure_schema
+        from tracker.sinks.base import SinkError
 
         config.data_directory.mkdir(parents=True, exist_ok=True)
-        for name in ensure_schema(config):
-            print(f"schema: {name} is up to date")
+        try:
+            for name in ensure_schema(config):
+                print(f"schema: {name} is up to date")
+        except SinkError as e:
+            print(f"schema: {e}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "run":
         from tracker.runtime.supervisor import Supervisor

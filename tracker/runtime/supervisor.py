@@ -20,6 +20,7 @@ from tracker.config import Config
 from tracker.runtime.secrets import hash_secret
 from tracker.runtime.shipper_process import shipper_main
 from tracker.runtime.worker import worker_main
+from tracker.sinks.base import RetryableError
 from tracker.sinks.build import build_sinks
 
 log = logging.getLogger(__name__)
@@ -36,14 +37,27 @@ def prepare(config: Config) -> None:
     for stale in config.run_directory.glob("*.json"):
         stale.unlink(missing_ok=True)
     hash_secret(config)
-    ensure_schema(config)
+    ensure_schema(config, skip_unreachable=True)
 
 
-def ensure_schema(config: Config) -> list[str]:
-    """Create or migrate every table in every store; returns the store names."""
+def ensure_schema(config: Config, *, skip_unreachable: bool = False) -> list[str]:
+    """Create or migrate every table in every store; returns the names of those done.
+
+    `skip_unreachable` (for `tracker run`): a store that cannot be reached now
+    (RetryableError) is skipped with a warning instead of failing: events are
+    accepted into the log meanwhile, and the shipper's `open` of that sink
+    loads the schema once the store answers.
+    """
     names = []
     for sink, _ in build_sinks(config):
-        sink.open()
+        try:
+            sink.open()
+        except RetryableError as exc:
+            if not skip_unreachable:
+                raise
+            log.warning("store %s is not reachable at start (%s); the shipper retries", sink.name,
+                        exc)
+            continue
         sink.close()
         names.append(sink.name)
     return names

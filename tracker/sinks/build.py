@@ -14,6 +14,10 @@ def build_sink(entry: SinkConfig) -> Sink:
         from tracker.sinks.duckdb import DuckDBSink
 
         return DuckDBSink(entry.name, Path(entry.options["Path"]))
+    if entry.type == "clickhouse":
+        from tracker.sinks.clickhouse import ClickHouseSink
+
+        return ClickHouseSink(entry.name, entry.options)
     raise ValueError(f"store type {entry.type!r} is not available in this version")
 
 

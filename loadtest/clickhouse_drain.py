@@ -1,0 +1,210 @@
+"""Shipper drain benchmark for ClickHouse: how fast a backlog in the log reaches the server.
+
+Run (server: `bash scripts/services/clickhouse.sh start`; on the shared 2-core
+machine under the benchmark lock):
+
+    flock /tmp/tracker-bench.lock .venv/bin/python loadtest/clickhouse_drain.py \
+        [--events 1000000] [--max-rows 100000] [--compression lz4|gzip|none]
+
+1. Writes `--events` realistic events rows into the log of a temporary
+   DataDirectory (loadtest/drain.py's `write_log`: EventBuilder rows, 1-row and
+   100-row records as workers write them).
+2. Runs the real Shipper with only a ClickHouseSink (events batched by
+   `--max-rows`), and times until every event is committed.
+3. Prints events/s, the batch sizes, shipper CPU per event, where the sink's
+   time went (encoding vs the HTTP insert, which includes compression and the
+   server), the server's CPU during the drain (when it is the private test
+   server, whose pid file we know), and checks the count with FINAL.
+
+Environment: TRACKER_CLICKHOUSE_HOST / _PORT / _HTTP_PORT as for the tests.
+`--profile FILE` writes a cProfile of the sink thread (pstats format).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from clickhouse_driver import Client
+
+from tracker._fast import USING_EXTENSIONS
+from tracker.shipper import BatchPolicy, Shipper, default_policies
+from tracker.sinks.clickhouse import ClickHouseSink
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from drain import write_log  # loadtest/ is a directory of scripts, not a package
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVER_PID_FILE = ROOT / ".services" / "clickhouse" / "clickhouse-server.pid"
+
+
+class TimedSink(ClickHouseSink):
+    """The ClickHouse sink, also recording batch sizes and the time of each step."""
+
+    def __init__(self, *args, profile: Path | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.sizes: list[int] = []
+        self.written_at: list[float] = []  # perf_counter at the end of each write
+        self.write_s = 0.0
+        self.insert_s = 0.0
+        self._profile_path = profile
+        self._profiler: cProfile.Profile | None = None
+        for lane in self._lanes:
+            lane.insert = self._timed(lane.insert)  # type: ignore[method-assign]
+
+    def _timed(self, insert):
+        def timed_insert(query: str, block: bytes) -> None:
+            t0 = time.perf_counter()
+            try:
+                insert(query, block)
+            finally:
+                self.insert_s += time.perf_counter() - t0
+        return timed_insert
+
+    def open(self) -> None:
+        if self._profile_path and self._profiler is None:
+            self._profiler = cProfile.Profile()
+            self._profiler.enable()
+        super().open()
+
+    def write(self, batch) -> None:
+        t0 = time.perf_counter()
+        super().write(batch)
+        t1 = time.perf_counter()
+        self.write_s += t1 - t0
+        self.sizes.append(batch.num_rows)
+        self.written_at.append(t1)
+
+    def close(self) -> None:
+        super().close()
+        if self._profiler is not None:
+            self._profiler.disable()
+            self._profiler.dump_stats(str(self._profile_path))
+            self._profiler = None
+
+
+def server_cpu_s() -> float | None:
+    """CPU seconds of the private test server (user + system), if we know its pid."""
+    try:
+        pid = int(SERVER_PID_FILE.read_text().strip())
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(data_dir: Path, events: int, sink: TimedSink, policies: dict[str, BatchPolicy],
+          timeout: float) -> dict:
+    shipper = Shipper(data_dir, [(sink, policies)])
+    runner = shipper.runners[0]
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    server0 = server_cpu_s()
+    t0 = time.perf_counter()
+    shipper.start()
+    deadline = t0 + timeout
+    while True:
+        snap = runner.snapshot()
+        committed = sum(p["events"] for p in snap["cursor"].values())
+        if committed >= events:
+            break
+        if time.perf_counter() > deadline:
+            shipper.stop(30, drain=False)
+            raise SystemExit(f"not drained after {timeout}s: {committed:,} of {events:,}; "
+                             f"last error: {snap.get('last_error')}")
+        time.sleep(0.005)
+    seconds = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    server1 = server_cpu_s()
+    shipper.stop(30)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    server = server1 - server0 if server0 is not None and server1 is not None else None
+    # Sustained: up to the end of the last full batch; the last, partial one waits
+    # for its age trigger (MaxBatchTime) before it is written.
+    if len(sink.sizes) > 1:
+        caught_up = (sink.written_at[-2] - t0, sum(sink.sizes[:-1]))
+    else:
+        caught_up = (seconds, events)
+    return {"seconds": seconds, "caught_up": caught_up, "cpu": cpu, "server_cpu": server}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--single", type=float, default=0.1,
+                    help="share of events written as 1-row records (the rest: 100-row)")
+    ap.add_argument("--max-rows", type=int, default=100_000, help="MaxBatchSize for events")
+    ap.add_argument("--compression", choices=("lz4", "gzip", "none"),
+                    help="default: the sink's choice (none to a loopback server, else lz4)")
+    ap.add_argument("--lanes", type=int, default=2, help="concurrent INSERTs per batch")
+    ap.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    ap.add_argument("--profile", type=Path, help="write a cProfile of the sink thread here")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--timeout", type=float, default=300.0)
+    args = ap.parse_args()
+
+    env = os.environ
+    host = env.get("TRACKER_CLICKHOUSE_HOST", "127.0.0.1")
+    port = int(env.get("TRACKER_CLICKHOUSE_PORT", "19000"))
+    http_port = int(env.get("TRACKER_CLICKHOUSE_HTTP_PORT", "18123"))
+    database = f"tracker_drain_{uuid.uuid4().hex[:8]}"
+    options = {"Host": host, "Port": port, "HttpPort": http_port, "Database": database}
+    sink = TimedSink("clickhouse", options, compression=args.compression, lanes=args.lanes,
+                     profile=args.profile)
+
+    policies = default_policies()
+    policies["events"] = BatchPolicy("hybrid", max_rows=args.max_rows,
+                                     max_age_s=policies["events"].max_age_s)
+    client = Client(host, port=port)
+    try:
+        with tempfile.TemporaryDirectory(prefix="tracker-ch-drain-") as tmp:
+            data_dir = Path(tmp)
+            t0 = time.perf_counter()
+            records, columns = write_log(data_dir, args.events, args.workers, args.single,
+                                         args.seed)
+            wal_mb = sum(p.stat().st_size for p in (data_dir / "wal").rglob("*.seg")) / (1 << 20)
+            version = client.execute("SELECT version()")[0][0]
+            print(f"log: {args.events:,} events in {records:,} records, {wal_mb:.0f} MB, "
+                  f"~{columns} columns a row (written in {time.perf_counter() - t0:.1f}s); "
+                  f"extensions: {USING_EXTENSIONS}; ClickHouse {version} at {host}:{http_port}; "
+                  f"batch {args.max_rows:,} rows, compression {sink.compression}, "
+                  f"{args.lanes} lane(s)", flush=True)
+            res = drain(data_dir, args.events, sink, policies, args.timeout)
+        stored, distinct = client.execute(
+            f"SELECT count(), uniqExact(eid) FROM {database}.events FINAL")[0]
+    finally:
+        if not args.keep:
+            client.execute(f"DROP DATABASE IF EXISTS {database}")
+        client.disconnect()
+
+    sizes = sink.sizes
+    caught_s, caught_rows = res["caught_up"]
+    print(f"drained {args.events:,} events in {res['seconds']:.2f}s; sustained "
+          f"{caught_rows / caught_s:,.0f} events/s ({caught_rows:,} in {caught_s:.2f}s, before "
+          f"the last partial batch waited for its age trigger); whole drain "
+          f"{args.events / res['seconds']:,.0f} events/s")
+    print(f"shipper CPU {res['cpu']:.2f}s ({res['cpu'] / args.events * 1e6:.2f} us/event, "
+          f"{res['cpu'] / res['seconds']:.2f} cores)")
+    if res["server_cpu"] is not None:
+        print(f"server CPU {res['server_cpu']:.2f}s ({res['server_cpu'] / args.events * 1e6:.2f} "
+              f"us/event, {res['server_cpu'] / res['seconds']:.2f} cores; includes merges)")
+    if sizes:
+        print(f"batches: {len(sizes):,}, rows per batch avg {sum(sizes) / len(sizes):,.0f}, "
+              f"max {max(sizes):,}; sink.write {sink.write_s:.2f}s of the {res['seconds']:.2f}s "
+              f"(the rest: reading the log into column buffers), HTTP inserts (compress, send, "
+              f"server; summed over lanes) {sink.insert_s:.2f}s")
+    ok = stored == distinct == args.events
+    print(f"ClickHouse FINAL: {stored:,} rows, {distinct:,} distinct eids -> "
+          f"{'ok' if ok else 'MISMATCH'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
