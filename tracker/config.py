@@ -20,7 +20,7 @@ from tracker.shipper.batching import BatchPolicy, default_policies
 
 SINK_TYPES = ("duckdb", "clickhouse", "nats", "facebook", "cassandra")
 # Stores this version can deliver to; the others are validated but refused at start.
-IMPLEMENTED_SINK_TYPES = ("duckdb",)
+IMPLEMENTED_SINK_TYPES = ("duckdb", "clickhouse")
 FSYNC_MODES = ("always", "interval", "never")
 STRATEGIES = ("immediate", "time", "size", "hybrid", "memory", "adaptive")
 
@@ -309,7 +309,7 @@ def _convert(c: _Checker, key: str, value: Any) -> Any:
 
 
 def _sink_batching(c: _Checker, where: str, entry: dict[str, Any]) -> dict[str, BatchPolicy]:
-    policies = dict(default_policies())
+    policies = dict(default_policies(store=entry.get("Type", "")))
     enabled = entry.get("BatchingEnabled", True)
     if c.boolean(f"{where}.BatchingEnabled", enabled) is None:
         return policies

@@ -517,3 +517,43 @@ def test_compiled_decimals_match_twin(value):
         except ValueError as exc:
             results.append(str(exc))
     assert results[0] == results[1]
+
+
+def test_take_with_a_limit(cols):
+    buffer = cols.TableBuffer(SMALL)
+    buffer.extend([row(i=i, s="x" * i, b=i % 2 == 0) for i in range(10)])
+    with pytest.raises(ValueError, match="negative"):
+        buffer.take(-1)
+    first = buffer.take(7)
+    assert (first.num_rows, buffer.num_rows) == (7, 3)
+    buffer.append(row(i=10))
+    second = buffer.take(100)  # more than is buffered: everything
+    assert buffer.num_rows == 0
+    assert [r["i"] for r in first.rows()] == list(range(7))
+    assert second.rows() == [row(i=i, s="x" * i, b=i % 2 == 0) for i in (7, 8, 9)] + [row(i=10)]
+    second.to_arrow().validate(full=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=rows_of(SMALL), more=rows_of(SMALL), limit=st.integers(0, 14))
+def test_compiled_take_with_a_limit_matches_twin(rows, more, limit):
+    compiled = _compiled()
+    got = []
+    for module in (compiled, columns_py):
+        buffer = module.TableBuffer(SMALL)
+        buffer.extend(rows)
+        first = buffer.take(limit)
+        kept = (buffer.num_rows, buffer.nbytes)
+        buffer.extend(more)
+        second = buffer.take()
+        for batch in (first, second):
+            batch.to_arrow().validate(full=True)
+        got.append((first.rows(), second.rows(), first.nbytes, second.nbytes, kept,
+                    first.to_arrow(), second.to_arrow()))
+    fast, twin = got
+    assert fast[:5] == twin[:5]
+    assert fast[5].equals(twin[5]) and fast[6].equals(twin[6])
+    whole = columns_py.TableBuffer(SMALL)
+    whole.extend(rows)
+    whole.extend(more)
+    assert fast[0] + fast[1] == whole.take().rows()

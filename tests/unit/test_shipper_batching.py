@@ -3,6 +3,7 @@ import pytest
 from tracker.shipper.batching import (
     ADAPTIVE_MAX_ROWS,
     ADAPTIVE_MIN_ROWS,
+    STORE_BATCH_ROWS,
     Batcher,
     BatchPolicy,
     default_policies,
@@ -109,3 +110,28 @@ def test_default_policies_follow_the_spec():
     q = default_policies(max_rows=10, max_age_s=0.5)
     assert q["events"].max_rows == 10
     assert q["events"].max_age_s == 0.5
+
+
+def test_a_store_may_default_to_bigger_batches():
+    duck = default_policies(store="duckdb")
+    assert duck["events"] == BatchPolicy("hybrid", max_rows=STORE_BATCH_ROWS["duckdb"])
+    assert duck["agreements"].max_rows == STORE_BATCH_ROWS["duckdb"]
+    assert duck["payments"].strategy == "immediate"
+    assert default_policies(store="clickhouse")["events"].max_rows == 100_000
+    assert default_policies(store="nats")["events"].max_rows == 1000
+    assert default_policies(max_rows=10, store="duckdb")["events"].max_rows == 10
+
+
+def test_the_config_gives_a_duckdb_store_its_default_unless_a_size_is_set():
+    from tracker.config import parse_config
+
+    def events_policy(entry: dict) -> BatchPolicy:
+        config, _ = parse_config({"Notify": [entry]}, strict=True)
+        return config.notify[0].batching["events"]
+
+    assert events_policy({"Type": "duckdb"}).max_rows == STORE_BATCH_ROWS["duckdb"]
+    assert events_policy({"Type": "duckdb", "MaxBatchSize": 500}).max_rows == 500
+    tables = {"Tables": {"events": {"MaxBatchTime": "1s"}}}
+    assert events_policy({"Type": "duckdb", **tables}) == BatchPolicy(
+        "hybrid", max_rows=STORE_BATCH_ROWS["duckdb"], max_age_s=1.0
+    )

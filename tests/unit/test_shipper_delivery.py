@@ -199,7 +199,8 @@ def test_a_failing_sink_retries_behind_the_breaker_and_recovers(data_dir):
     assert snap["lag_events"] == 120
     assert snap["last_error"] == "RetryableError: store unreachable"
     assert snap["failures"]["events"] >= 5
-    assert snap["queued_rows"] == 120
+    # the failing batch and the next one, full; the rest waits in the log
+    assert snap["queued_rows"] == 100
     assert shipper.state()["batching"]["failed_batches"] >= 5
 
     sink.down.clear()
@@ -310,8 +311,9 @@ def test_segments_are_retired_only_after_every_sink_consumed_them(data_dir):
     log0.close()
 
 
-def test_reading_pauses_while_a_sink_is_down_so_memory_stays_bounded(data_dir):
-    from tracker.shipper.runner import MIN_BUFFER_ROWS, READ_MAX_RECORDS
+@pytest.mark.parametrize("strategy", ["hybrid", "time"])
+def test_reading_pauses_while_a_sink_is_down_so_memory_stays_bounded(data_dir, strategy):
+    from tracker.shipper.runner import MIN_BUFFER_ROWS
 
     log0 = Log(data_dir, 0)
     per_record = 10
@@ -319,14 +321,17 @@ def test_reading_pauses_while_a_sink_is_down_so_memory_stays_bounded(data_dir):
     log0.write(range(total), per_record=per_record)
     sink = FlakySink("flaky", data_dir / "flaky.db")
     sink.down.set()
-    shipper = make_shipper(data_dir, [sink])
+    policy = BatchPolicy(strategy, max_rows=50, max_age_s=0.02)
+    shipper = Shipper(data_dir, [(sink, {"events": policy})], poll_interval=0.005,
+                      retry_base_s=0.01, retry_max_s=0.05, retire_interval=3600)
     shipper.start()
-    wait_for(lambda: sink_state(shipper, "flaky")["queued_rows"] >= MIN_BUFFER_ROWS,
-             "buffer filled")
+    wait_for(lambda: sink.failed_writes >= 3, "retries")
     time.sleep(0.2)  # give reading a chance to (wrongly) go on
     queued = sink_state(shipper, "flaky")["queued_rows"]
-    in_flight = 50 + per_record  # the batch that keeps failing
-    assert queued <= MIN_BUFFER_ROWS + READ_MAX_RECORDS * per_record + in_flight
+    if strategy == "hybrid":  # the failing batch, and the next one up to its size trigger
+        assert queued <= 2 * (50 + per_record)
+    else:  # no size trigger: the failing batch, and MIN_BUFFER_ROWS more at most
+        assert MIN_BUFFER_ROWS <= queued <= 2 * (MIN_BUFFER_ROWS + per_record)
     assert sink_state(shipper, "flaky")["lag_events"] == total
     sink.down.clear()
     assert shipper.stop(timeout=60)
@@ -377,3 +382,109 @@ def test_rows_the_buffer_refuses_and_unknown_records_are_dead_lettered(data_dir)
     assert lines[1]["row"] == "not a row"
     assert lines[2]["table"] == "table#42"
     assert CursorStore(cursor_path(data_dir, "duck")).load()["w0"].events == 22
+
+
+class CheckingSink(DuckDBSink):
+    """Checks, before each write, that the runner's committed cursor covers only
+    rows already stored; notes batch sizes and the threads that call it."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        super().__init__(name, path)
+        self.runner = None
+        self.stored = 0
+        self.violations: list[tuple[int, int]] = []
+        self.sizes: list[tuple[str, int]] = []
+        self.threads: set[int] = set()
+
+    def open(self) -> None:
+        self.threads.add(threading.get_ident())
+        super().open()
+
+    def write(self, batch) -> None:
+        self.threads.add(threading.get_ident())
+        committed = sum(p["events"] for p in self.runner.snapshot()["cursor"].values())
+        if committed > self.stored:
+            self.violations.append((committed, self.stored))
+        time.sleep(0.002)  # the runner reads ahead meanwhile
+        super().write(batch)
+        self.stored += batch.num_rows
+        self.sizes.append((batch.table.name, batch.num_rows))
+
+    def close(self) -> None:
+        self.threads.add(threading.get_ident())
+        super().close()
+
+
+def test_reading_ahead_of_writes_keeps_batch_sizes_and_the_cursor_honest(data_dir, monkeypatch):
+    from tracker.shipper import runner as runner_module
+
+    monkeypatch.setattr(runner_module, "READ_MAX_RECORDS", 7)  # many small chunks
+    log0 = Log(data_dir, 0)
+    total = 0
+    for k in range(300):
+        log0.write(range(k * 7, k * 7 + 7), per_record=7)
+        total += 7
+        if k % 5 == 0:
+            pay = {"pid": str(uuid.UUID(int=10_000 + k)), "created_at": BASE_MS, "amt": "1.5"}
+            log0.writer.append(PAYMENTS.table_id, 1, orjson.dumps([pay]))
+            total += 1
+    sink = CheckingSink("check", data_dir / "check.db")
+    shipper = make_shipper(data_dir, [sink])
+    sink.runner = shipper.runners[0]
+    shipper.start()
+    wait_for(lambda: sink_state(shipper, "check")["lag_events"] == 0
+             and sink.stored == total, "delivery")
+    assert shipper.stop(timeout=30)
+    log0.close()
+
+    assert sink.violations == []
+    events = [n for table, n in sink.sizes if table == "events"]
+    assert max(events) == 50  # the batch size, though records hold 7 rows
+    assert sum(events) == 2100 and len(events) < 2100 // 40
+    assert len(sink.threads) == 1  # open, every write and close: the sink's own thread
+    assert sink.threads != {threading.get_ident()}
+    assert CursorStore(cursor_path(data_dir, "check")).load()["w0"].events == total
+    assert counts(data_dir / "check.db") == (2100, 2100)
+
+
+def test_undecodable_records_are_dead_lettered_whole(data_dir):
+    log0 = Log(data_dir, 0)
+    log0.write(range(0, 5))
+    log0.writer.append(EVENTS.table_id, 2, b'[{"eid": "x",')  # cut short
+    log0.writer.append(EVENTS.table_id, 1, b'{"eid": "not in an array"}')
+    log0.write(range(5, 10))
+    shipper = make_shipper(data_dir, [DuckDBSink("duck", data_dir / "duck.db")])
+    shipper.start()
+    assert shipper.stop(timeout=30)
+    log0.close()
+
+    assert counts(data_dir / "duck.db") == (10, 10)
+    lines = [orjson.loads(x) for x in
+             (data_dir / "deadletter" / "duck.jsonl").read_bytes().splitlines()]
+    assert [(x["error"], x["row"]) for x in lines] == [
+        ("undecodable payload", '[{"eid": "x",'),
+        ("undecodable payload", '{"eid": "not in an array"}'),
+    ]
+    assert CursorStore(cursor_path(data_dir, "duck")).load()["w0"].events == 13
+
+
+def test_a_backlog_of_one_table_does_not_hold_back_another(data_dir):
+    log0 = Log(data_dir, 0)
+    log0.write(range(0, 300), per_record=10)
+    pay = {"pid": str(uuid.UUID(int=99_999)), "created_at": BASE_MS, "amt": "3.25"}
+    log0.writer.append(PAYMENTS.table_id, 1, orjson.dumps([pay]))
+    log0.write(range(300, 2000), per_record=10)
+    sink = CheckingSink("check", data_dir / "check.db")
+    shipper = make_shipper(data_dir, [sink])
+    sink.runner = shipper.runners[0]
+    shipper.start()
+    wait_for(lambda: sink.stored == 2001, "delivery")
+    assert shipper.stop(timeout=30)
+    log0.close()
+
+    tables = [table for table, _ in sink.sizes]
+    assert tables.count("events") == 40
+    # The payment is buffered once the 300 events before it are; it is written
+    # right after the events batch then in flight, not after the whole backlog.
+    assert tables.index("payments") <= 8
+    assert sink.violations == []

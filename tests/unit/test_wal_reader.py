@@ -251,3 +251,19 @@ def test_segment_files_and_worker_dirs(tmp_path):
         (d / name).write_bytes(b"")
     assert segment_files(d) == [(3, seg_path(d, 3)), (12, seg_path(d, 12))]
     assert os.path.exists(d / f"{4:020d}.seg.tmp")
+
+
+def test_read_chunk_gives_what_read_gives_without_positions(tmp_path):
+    w = open_writer(tmp_path, segment_bytes=HEADER_SIZE + 3 * len(encode_record(1, 1, payload(0))))
+    for i in range(10):
+        w.append(1 + i % 2, 1, payload(i))
+    full = drain(WalReader(tmp_path, None), max_records=4)
+    reader = WalReader(tmp_path, None)
+    chunks = []
+    while chunk := reader.read_chunk(max_records=4):
+        chunks.append(chunk)
+        assert reader.position.events == sum(len(c) for c in chunks)  # the end of the chunk
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    assert [x for c in chunks for x in c] == [(r.table_id, r.payload) for r in full]
+    assert reader.position == full[-1].end
+    assert reader.position.segment > 1

@@ -10,7 +10,7 @@ A frozen `ColumnData` of n rows holds:
 `Buffer.size` is the number of bytes in use; padding bits past row n are 0.
 """
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 
 
 cdef class Buffer:
@@ -63,6 +63,15 @@ cdef class ColumnData:
     cdef int _put_float(self, Py_ssize_t row, object value) except -1
     cdef int _put_json(self, Py_ssize_t row, object value) except -1
     cdef int _put_decimal(self, Py_ssize_t row, object value) except -1
+    # Typed writes of one row, for parsers that do not make Python values
+    # (rowjson.pyx): `prepare(row)` first, then one set_* per column.
+    cdef int prepare(self, Py_ssize_t row) except -1
+    cdef void set_null(self, Py_ssize_t row) noexcept
+    cdef int set_bytes(self, Py_ssize_t row, const char* text, Py_ssize_t size) except -1
+    cdef int set_uuid(self, Py_ssize_t row, const unsigned char* text, Py_ssize_t size) except -1
+    cdef void set_int64(self, Py_ssize_t row, int64_t number) noexcept
+    cdef void set_double(self, Py_ssize_t row, double number) noexcept
+    cdef void set_flag(self, Py_ssize_t row, bint value) noexcept
 
 
 cdef class ColumnBatch:
@@ -81,3 +90,6 @@ cdef class TableBuffer:
     cdef Py_ssize_t _num_rows
     cdef object _schema
     cdef int _append(self, object row) except -1
+    # For parsers that write cells with ColumnData.set_* (rowjson.pyx).
+    cdef int reserve_rows(self, Py_ssize_t rows) except -1
+    cdef int end_row(self, uint64_t present) except -1

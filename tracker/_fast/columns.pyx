@@ -23,12 +23,11 @@ from cpython.long cimport PyLong_Check, PyLong_FromLongLong
 from cpython.ref cimport PyObject
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.math cimport isfinite
-from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t
+from libc.stdint cimport INT32_MAX, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdio cimport snprintf
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 
-from tracker._fast.ids cimport uuid_to_lower
 from tracker._fast.kinds import arrow_schema, normalize_decimal
 from tracker.model.tables import Kind
 
@@ -134,6 +133,28 @@ cdef inline void _set_bit(Buffer buf, Py_ssize_t i, bint on) noexcept:
         bits[i >> 3] &= <uint8_t>~(1 << (i & 7))
 
 
+# UUID text bytes: hex digits lowercased, '-' kept, anything else 0.
+cdef char UUID_TEXT[256]
+for _i in range(256):
+    UUID_TEXT[_i] = (
+        _i if 48 <= _i <= 57 or 97 <= _i <= 102 or _i == 45 else _i + 32 if 65 <= _i <= 70 else 0
+    )
+
+
+cdef inline bint _uuid_lower(const unsigned char* s, char* out) noexcept:
+    """Check 36 bytes of canonical 8-4-4-4-12 hex text (any case) and write them
+    lowercase to out (partly written when they are not a UUID)."""
+    cdef int i, dashes = 0
+    cdef char c
+    cdef bint bad = False
+    for i in range(36):  # no early exit: a loop the compiler can keep branch-free
+        c = UUID_TEXT[s[i]]
+        out[i] = c
+        bad |= c == 0
+        dashes += c == 45
+    return not bad and dashes == 4 and s[8] == 45 and s[13] == 45 and s[18] == 45 and s[23] == 45
+
+
 cdef inline bint _get_bit(Buffer buf, Py_ssize_t i) noexcept:
     return ((<uint8_t*>buf.ptr)[i >> 3] >> (i & 7)) & 1
 
@@ -235,8 +256,8 @@ cdef class ColumnData:
         self.null_count = 0
         self.frozen = False
 
-    cdef int put(self, Py_ssize_t row, object value) except -1:
-        """Write row `row` (the next one); raises ValueError("<column>: <reason>")."""
+    cdef int prepare(self, Py_ssize_t row) except -1:
+        """Make room for row `row` (the next one); the set_* methods then write it."""
         cdef Layout layout = self.layout
         if self.frozen:
             raise RuntimeError("column is frozen")
@@ -247,16 +268,50 @@ cdef class ColumnData:
             _reserve(self.values, (row >> 3) + 1)
         else:
             _reserve(self.values, 8 * (row + 1))
+        return 0
+
+    cdef void set_null(self, Py_ssize_t row) noexcept:
+        """Row `row` is NULL (the caller checked `nullable`)."""
+        _null_cell(self, row)
+
+    cdef int set_bytes(self, Py_ssize_t row, const char* text, Py_ssize_t size) except -1:
+        """Row `row` of a string column is these UTF-8 bytes (already checked)."""
+        _set_bit(self.validity, row, True)
+        return _put_bytes(self, row, text, size)
+
+    cdef int set_uuid(self, Py_ssize_t row, const unsigned char* text, Py_ssize_t size) except -1:
+        """Row `row` is UUID text, stored lowercase; returns 0 when it is not a UUID."""
+        cdef int32_t* offsets = <int32_t*>self.values.ptr
+        cdef Py_ssize_t start = offsets[row]
+        if start > INT32_MAX - 36:
+            raise OverflowError(f"{self.name}: column data over 2 GiB; take() batches sooner")
+        _reserve(self.data, start + 36)
+        if size != 36 or not _uuid_lower(text, self.data.ptr + start):
+            return 0
+        _set_bit(self.validity, row, True)
+        offsets[row + 1] = <int32_t>(start + 36)
+        return 1
+
+    cdef void set_int64(self, Py_ssize_t row, int64_t number) noexcept:
+        _set_bit(self.validity, row, True)
+        (<int64_t*>self.values.ptr)[row] = number
+
+    cdef void set_double(self, Py_ssize_t row, double number) noexcept:
+        """Row `row` of a float column (the caller checked the number is finite)."""
+        _set_bit(self.validity, row, True)
+        (<double*>self.values.ptr)[row] = number
+
+    cdef void set_flag(self, Py_ssize_t row, bint value) noexcept:
+        _set_bit(self.validity, row, True)
+        _set_bit(self.values, row, value)
+
+    cdef int put(self, Py_ssize_t row, object value) except -1:
+        """Write row `row` (the next one); raises ValueError("<column>: <reason>")."""
+        self.prepare(row)
         if value is None:
             if not self.nullable:
                 raise ValueError(f"{self.name}: missing (column is NOT NULL)")
-            _set_bit(self.validity, row, False)
-            if layout == LAYOUT_STRING:
-                (<int32_t*>self.values.ptr)[row + 1] = (<int32_t*>self.values.ptr)[row]
-            elif layout == LAYOUT_BOOL:
-                _set_bit(self.values, row, False)
-            else:
-                (<int64_t*>self.values.ptr)[row] = 0
+            self.set_null(row)
             return 0
         _set_bit(self.validity, row, True)
 
@@ -271,7 +326,7 @@ cdef class ColumnData:
             return self._put_float(row, value)
         if coerce == COERCE_BOOL:
             if value is True or value is False:
-                _set_bit(self.values, row, value is True)
+                self.set_flag(row, value is True)
                 return 0
             raise ValueError(f"{self.name}: expected a boolean, got {type(value).__name__}")
         if coerce == COERCE_JSON:
@@ -279,14 +334,7 @@ cdef class ColumnData:
         return self._put_decimal(row, value)
 
     cdef int put_bytes(self, Py_ssize_t row, const char* text, Py_ssize_t size) except -1:
-        cdef int32_t* offsets = <int32_t*>self.values.ptr
-        cdef Py_ssize_t start = offsets[row]
-        if size > INT32_MAX - start:
-            raise OverflowError(f"{self.name}: column data over 2 GiB; take() batches sooner")
-        _reserve(self.data, start + size)
-        memcpy(self.data.ptr + start, text, size)
-        offsets[row + 1] = <int32_t>(start + size)
-        return 0
+        return _put_bytes(self, row, text, size)
 
     cdef int _put_str(self, Py_ssize_t row, object value) except -1:
         cdef const char* text
@@ -300,22 +348,14 @@ cdef class ColumnData:
         return self.put_bytes(row, text, size)
 
     cdef int _put_uuid(self, Py_ssize_t row, object value) except -1:
-        cdef int32_t* offsets = <int32_t*>self.values.ptr
-        cdef Py_ssize_t start = offsets[row]
         if not isinstance(value, str):
             raise ValueError(f"{self.name}: expected a UUID string, got {type(value).__name__}")
-        if start > INT32_MAX - 36:
-            raise OverflowError(f"{self.name}: column data over 2 GiB; take() batches sooner")
-        _reserve(self.data, start + 36)
         if (
             PyUnicode_GET_LENGTH(value) != 36
             or not PyUnicode_IS_ASCII(value)
-            or not uuid_to_lower(
-                <const unsigned char*>PyUnicode_DATA(value), 36, self.data.ptr + start
-            )
+            or not self.set_uuid(row, <const unsigned char*>PyUnicode_DATA(value), 36)
         ):
             raise ValueError(f"{self.name}: not a valid UUID")
-        offsets[row + 1] = <int32_t>(start + 36)
         return 0
 
     cdef int _put_int64(self, Py_ssize_t row, object value) except -1:
@@ -327,7 +367,7 @@ cdef class ColumnData:
         number = PyLong_AsLongLongAndOverflow(value, &overflow)
         if overflow:
             raise ValueError(f"{self.name}: out of int64 range")
-        (<int64_t*>self.values.ptr)[row] = number
+        self.set_int64(row, number)
         return 0
 
     cdef int _put_float(self, Py_ssize_t row, object value) except -1:
@@ -343,7 +383,7 @@ cdef class ColumnData:
             raise ValueError(f"{self.name}: expected a number, got {type(value).__name__}")
         if not isfinite(number):
             raise ValueError(f"{self.name}: must be finite")
-        (<double*>self.values.ptr)[row] = number
+        self.set_double(row, number)
         return 0
 
     cdef int _put_json(self, Py_ssize_t row, object value) except -1:
@@ -433,6 +473,29 @@ cdef class ColumnData:
         else:
             buffers = [validity, pa.py_buffer(self.values)]
         return pa.Array.from_buffers(data_type, num_rows, buffers, null_count=self.null_count)
+
+
+cdef inline void _null_cell(ColumnData column, Py_ssize_t row) noexcept:
+    cdef Layout layout = column.layout
+    _set_bit(column.validity, row, False)
+    if layout == LAYOUT_STRING:
+        (<int32_t*>column.values.ptr)[row + 1] = (<int32_t*>column.values.ptr)[row]
+    elif layout == LAYOUT_BOOL:
+        _set_bit(column.values, row, False)
+    else:
+        (<int64_t*>column.values.ptr)[row] = 0
+
+
+cdef inline int _put_bytes(ColumnData column, Py_ssize_t row, const char* text,
+                           Py_ssize_t size) except -1:
+    cdef int32_t* offsets = <int32_t*>column.values.ptr
+    cdef Py_ssize_t start = offsets[row]
+    if size > INT32_MAX - start:
+        raise OverflowError(f"{column.name}: column data over 2 GiB; take() batches sooner")
+    _reserve(column.data, start + size)
+    memcpy(column.data.ptr + start, text, size)
+    offsets[row + 1] = <int32_t>(start + size)
+    return 0
 
 
 cdef ColumnData _slice_column(ColumnData src, Py_ssize_t start, Py_ssize_t stop):
@@ -561,6 +624,30 @@ cdef class TableBuffer:
         """Add one row, or raise ValueError("<column>: <reason>") and add nothing."""
         self._append(row)
 
+    cdef int reserve_rows(self, Py_ssize_t rows) except -1:
+        """Make room in every column for rows up to `rows` (exclusive), so that a
+        parser can write cells with the set_* methods without `prepare`."""
+        cdef ColumnData column
+        for column in self._columns:
+            column.prepare(rows - 1)
+        return 0
+
+    cdef int end_row(self, uint64_t present) except -1:
+        """Finish row `num_rows`, whose cells of the columns in the `present` mask
+        (bit i: column i < 64) were set: the others become NULL. Returns 0, adding
+        nothing, when one of them is NOT NULL (the row is then for `append` to
+        refuse with its message)."""
+        cdef ColumnData column
+        cdef Py_ssize_t row = self._num_rows, i = 0
+        for column in self._columns:
+            if i >= 64 or not (present >> i) & 1:
+                if not column.nullable:
+                    return 0
+                _null_cell(column, row)
+            i += 1
+        self._num_rows = row + 1
+        return 1
+
     def extend(self, rows) -> list:
         """Append every row; returns (index, error) for each row that was rejected."""
         cdef list rejected = []
@@ -573,19 +660,55 @@ cdef class TableBuffer:
             index += 1
         return rejected
 
-    def take(self) -> ColumnBatch:
-        """Freeze the buffered rows into a batch and start empty.
+    def take(self, limit=None) -> ColumnBatch:
+        """Freeze the buffered rows, or the first `limit` of them, into a batch; the
+        rest stay buffered (as the first rows of the next batch).
 
         The new buffers start with the sizes of this batch, as the next batch is
         likely alike.
         """
-        cdef ColumnData column
-        cdef Py_ssize_t n = self._num_rows
+        cdef ColumnData column, fresh
+        cdef Py_ssize_t n = self._num_rows, size = n
+        cdef list columns = []
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must not be negative")
+            if limit < n:
+                size = limit
         for column in self._columns:
-            column.freeze(n)
-        batch = ColumnBatch._make(self.table, self._schema, tuple(self._columns), n)
-        self._columns = [
-            ColumnData(column.column, n, column.data.size) for column in self._columns
-        ]
-        self._num_rows = 0
+            fresh = ColumnData(column.column, size, _data_bytes(column, size))
+            if size < n:
+                _move_rows(fresh, column, size, n)
+            column.freeze(size)
+            columns.append(fresh)
+        batch = ColumnBatch._make(self.table, self._schema, tuple(self._columns), size)
+        self._columns = columns
+        self._num_rows = n - size
         return batch
+
+
+cdef inline Py_ssize_t _data_bytes(ColumnData column, Py_ssize_t rows) noexcept:
+    """The string bytes of the first `rows` rows (0 for other layouts)."""
+    if column.layout == LAYOUT_STRING:
+        return (<int32_t*>column.values.ptr)[rows]
+    return 0
+
+
+cdef int _move_rows(ColumnData dst, ColumnData src, Py_ssize_t start, Py_ssize_t stop) except -1:
+    """Write rows [start, stop) of `src` (not frozen) as the first rows of the empty `dst`."""
+    cdef Py_ssize_t i, row
+    cdef int32_t* offsets = <int32_t*>src.values.ptr
+    for i in range(start, stop):
+        row = i - start
+        dst.prepare(row)
+        if not _get_bit(src.validity, i):
+            _null_cell(dst, row)
+            continue
+        _set_bit(dst.validity, row, True)
+        if src.layout == LAYOUT_STRING:
+            _put_bytes(dst, row, src.data.ptr + offsets[i], offsets[i + 1] - offsets[i])
+        elif src.layout == LAYOUT_BOOL:
+            _set_bit(dst.values, row, _get_bit(src.values, i))
+        else:
+            (<int64_t*>dst.values.ptr)[row] = (<int64_t*>src.values.ptr)[i]
+    return 0

@@ -176,10 +176,23 @@ class TableBuffer:
                 rejected.append((index, str(exc)))
         return rejected
 
-    def take(self) -> ColumnBatch:
-        """Freeze the buffered rows into a batch and start empty."""
-        batch = ColumnBatch(self.table, self._schema, self._values, self._num_rows)
+    def take(self, limit: int | None = None) -> ColumnBatch:
+        """Freeze the buffered rows, or the first `limit` of them, into a batch; the
+        rest stay buffered (as the first rows of the next batch)."""
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        n = self._num_rows
+        size = n if limit is None else min(limit, n)
+        batch = ColumnBatch(self.table, self._schema, [v[:size] for v in self._values], size)
+        rest = [v[size:] for v in self._values]
         self._reset()
+        if size < n:
+            self._values = rest
+            self._string_bytes = [
+                sum(len(v.encode("utf-8")) for v in values if isinstance(v, str))
+                for values in rest
+            ]
+            self._num_rows = n - size
         return batch
 
 

@@ -87,8 +87,21 @@ class WalReader:
     def read(self, max_records: int = 10000, max_bytes: int = 8 << 20) -> list[Record]:
         """Return the next whole records (possibly none). Never blocks on the writer."""
         out: list[Record] = []
+        self._scan(out, max_records, max_bytes, True)
+        return out
+
+    def read_chunk(
+        self, max_records: int = 10000, max_bytes: int = 8 << 20
+    ) -> list[tuple[int, bytes]]:
+        """Like `read`, but only (table_id, payload) of each record: no Position per
+        record. `position` is then the end of the last one."""
+        out: list[tuple[int, bytes]] = []
+        self._scan(out, max_records, max_bytes, False)
+        return out
+
+    def _scan(self, out: list, max_records: int, max_bytes: int, records: bool) -> None:
         if self._fd < 0 and not self._open_first():
-            return out
+            return
         size = 0
         while len(out) < max_records and size < max_bytes:
             try:
@@ -106,10 +119,11 @@ class WalReader:
             self._bpos = end
             self._events += count
             size += len(payload)
-            out.append(
-                Record(table_id, count, payload, Position(self._seq, self._offset, self._events))
-            )
-        return out
+            if records:
+                end_at = Position(self._seq, self._offset, self._events)
+                out.append(Record(table_id, count, payload, end_at))
+            else:
+                out.append((table_id, payload))
 
     # -- buffer ---------------------------------------------------------------
 
