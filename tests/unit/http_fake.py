@@ -26,6 +26,9 @@ class FakeTransport(asyncio.Transport):
         self.closed = False
         self.aborted = False
         self.high_water: int | None = None
+        # Set by connect(): writes the output the server coalesces per loop turn,
+        # so that take() sees it without running the loop.
+        self.flush: Callable[[], None] | None = None
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self.peer if name == "peername" else default
@@ -36,6 +39,8 @@ class FakeTransport(asyncio.Transport):
         self.writes += 1
 
     def take(self) -> bytes:
+        if self.flush is not None:
+            self.flush()
         data = bytes(self.written)
         self.written.clear()
         return data
@@ -79,8 +84,10 @@ def connect(
     app: Any, limits: Limits | None = None, state: ServerState | None = None, tls: bool = False
 ) -> tuple[HttpProtocol, FakeTransport]:
     """A protocol connected to a fresh fake transport (call inside a running loop)."""
-    protocol = HttpProtocol(app, limits or Limits(), state or ServerState(), tls)
+    state = state or ServerState()
+    protocol = HttpProtocol(app, limits or Limits(), state, tls)
     transport = FakeTransport()
+    transport.flush = state.write_output
     transport.protocol = protocol
     protocol.connection_made(transport)
     return protocol, transport

@@ -1,6 +1,16 @@
 """UTM parameters and host from the page URL."""
 
-from tracker.events.campaign import campaign_from_url, host_from_url, host_without_port
+from urllib.parse import parse_qsl
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracker.events.campaign import (
+    UTM_ALIASES,
+    campaign_from_url,
+    host_from_url,
+    host_without_port,
+)
 
 
 def test_utm_from_url_query():
@@ -37,3 +47,32 @@ def test_host_without_port():
     assert host_without_port("tracker.example:8080") == "tracker.example"
     assert host_without_port("[::1]:80") == "::1"
     assert host_without_port("plain") == "plain"
+
+
+def test_pairs_without_a_value_are_skipped_like_parse_qsl():
+    assert campaign_from_url("https://e.com/?utm_source&utm_source=b") == {"source": "b"}
+    assert campaign_from_url("https://e.com/?utm_source=&utm_source=c") == {"source": "c"}
+    assert campaign_from_url("https://e.com/?x%zz=1&utm_term=a+b%21") == {"term": "a b!"}
+    assert campaign_from_url("https://e.com/?utm_source=%FF") == {"source": "\ufffd"}
+
+
+_PARTS = ["utm_source", "utm_medium", "utm_term", "utm%5Fsource", "utm+x", "=", "&", "%",
+          "%41", "+", "\xe9", "%C3%A9", "%ZZ", "%FF", "#", "?", ";", "x.y-z", "utm_source="]
+
+
+def _reference(url: str) -> dict[str, str]:
+    if "utm_" not in url:
+        return {}
+    out: dict[str, str] = {}
+    for key, value in parse_qsl(url.partition("#")[0].partition("?")[2]):
+        column = UTM_ALIASES.get(key)
+        if column is not None and value and column not in out:
+            out[column] = value
+    return out
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(_PARTS), max_size=14).map("".join))
+def test_campaign_agrees_with_parse_qsl(query):
+    url = "https://x.example/p?" + query
+    assert campaign_from_url(url) == _reference(url)

@@ -30,6 +30,7 @@ NAMES = [
     "is_uuid",
     "TableBuffer",
     "ColumnBatch",
+    "JsonRows",
     "USING_EXTENSIONS",
 ]
 

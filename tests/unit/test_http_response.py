@@ -116,3 +116,29 @@ def test_cookie_parsing() -> None:
     assert request.cookie("missing") is None
     no_cookie = Request("GET", "/", "", {}, b"", "1.2.3.4", False, True)
     assert no_cookie.cookie("sid") is None
+
+
+def test_prebuilt_with_headers_adds_them_in_every_form() -> None:
+    now = FakeNow(784111777.0)
+    clock = HttpDate(now)
+    base = PrebuiltResponse(Response.raw(200, "image/gif", b"GIF", [("Cache-Control", "no-store")]))
+    cookies = (("Set-Cookie", "sid=1; Path=/"), ("Set-Cookie", "vid=2; Path=/"))
+    derived = base.with_headers(cookies)
+    full = Response.raw(200, "image/gif", b"GIF", [("Cache-Control", "no-store"), *cookies])
+    assert derived.status == 200
+    assert derived.response.headers == full.headers
+    data = derived.encode(True, clock)
+    assert data.startswith(base.encode(True, clock).partition(b"date:")[0])
+    assert b"\r\nSet-Cookie: sid=1; Path=/\r\nSet-Cookie: vid=2; Path=/\r\n" + DATE in data
+    assert data.endswith(b"\r\n\r\nGIF")
+    for form in ({"head": True}, {"http10": True}):
+        assert derived.encode(True, clock, **form) == full.encode(True, clock, **form)
+    assert derived.encode(False, clock) == full.encode(False, clock)
+    assert base.with_headers(()).encode(True, clock) == base.encode(True, clock)
+    assert b"Set-Cookie" not in base.encode(True, clock)  # the base is unchanged
+
+
+@pytest.mark.parametrize("value", ["a\r\nx: y", "a\nb", "nul\0"])
+def test_prebuilt_with_headers_refuses_injection(value: str) -> None:
+    with pytest.raises(ValueError):
+        PrebuiltResponse(Response.empty()).with_headers((("Set-Cookie", value),))

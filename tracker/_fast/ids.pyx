@@ -90,7 +90,7 @@ cdef class Uuid7Generator:
             self.counter = start
 
         cdef uint64_t high = (
-            ((self.last_ms & 0xFFFFFFFFFFFF) << 16) | (<uint64_t>0x7 << 12) | self.counter
+            ((self.last_ms & <uint64_t>0xFFFFFFFFFFFF) << 16) | (<uint64_t>0x7 << 12) | self.counter
         )
         cdef uint64_t low = (<uint64_t>0b10 << 62) | random62
         return _format(high, low)

@@ -28,16 +28,11 @@ from typing import Any
 
 import orjson
 
-from tracker._fast import normalize_uuid, uuid7
-from tracker.events.campaign import (
-    UTM_ALIASES,
-    campaign_from_url,
-    host_from_url,
-    host_without_port,
-)
+from tracker._fast import EventCore, normalize_uuid
+from tracker.events.campaign import UTM_ALIASES, campaign_from_url
 from tracker.events.context import RequestContext
 from tracker.events.cookieless import DailySalt, cookieless_ids
-from tracker.events.cookies import NO_COOKIES, CookieUpdate, cookie_update
+from tracker.events.cookies import COOKIE_PARTS, CookieUpdate
 from tracker.events.fields import (
     FieldError,
     to_bool,
@@ -143,104 +138,52 @@ def _first_language(accept_language: str) -> str | None:
     return tag if tag and tag != "*" else None
 
 
-class EventBuilder:
-    """Builds `events` rows; holds small per-process caches, so one per worker."""
+class BuilderRules:
+    """What EventBuilder adds to EventCore: the configuration and the hooks
+    for what is rare or configured (see tracker/_fast/eventcore_py.py).
+
+    A mixin, so that tests can put it on either EventCore (compiled or twin).
+    """
 
     def __init__(self, config: BuilderConfig):
-        self._config = config
         self._fields = _field_table(config)
+        super().__init__(self._fields, config.max_field_chars,  # type: ignore[call-arg]
+                         config.cookieless, COOKIE_PARTS, CookieUpdate)
+        self._config = config
         self._ip_cache: dict[str, str | None] = {}
 
-    def build(self, fields: dict[str, Any], ctx: RequestContext,
-              cookieless_form: bool | None = None) -> tuple[dict[str, Any], CookieUpdate]:
-        """The row (only non-null columns) and the cookies to set. Raises FieldError.
+    # EventCore hooks
 
-        `cookieless_form` forces (True) or forbids (False) the cookieless form for
-        this event; None follows the config.
-        """
+    def _text(self, name: str, value: Any) -> str:
+        return to_str(name, value, self._config.max_field_chars)
+
+    def _new_client(self, ip: str, user_agent: str,
+                    accept_language: str) -> tuple[str | None, str, tuple[tuple[str, Any], ...]]:
         config = self._config
-        row: dict[str, Any] = {}
-        extra: dict[str, Any] | None = None
-        table = self._fields
-        max_chars = config.max_field_chars
-        for key, value in fields.items():
-            if value is None:
-                continue
-            spec = table.get(key)
-            if spec is None:
-                if type(value) is str and len(value) > max_chars:
-                    raise FieldError(f"{key} is longer than {max_chars} characters")
-                if extra is None:
-                    extra = {}
-                extra[key] = value
-                continue
-            column, convert, is_alias = spec
-            if convert is None:  # a text column: the common case, checked inline
-                if type(value) is str and len(value) <= max_chars:
-                    converted = value
-                else:
-                    converted = to_str(key, value, max_chars)
-            else:
-                converted = convert(key, value)
-                if converted is None:
-                    continue
-            if is_alias:
-                row.setdefault(column, converted)
-            else:
-                row[column] = converted
+        ua = config.ua_parser.parse(user_agent)
+        defaults: list[tuple[str, Any]] = [
+            ("device", ua.device), ("os", ua.os), ("browser", ua.browser), ("bot", ua.bot)]
+        lang = _first_language(accept_language) if accept_language else None
+        if lang is not None:
+            defaults.append(("lang", lang))
+        return self._stored_ip(ip), config.hasher.hash_ip(ip), tuple(defaults)
 
-        row["created_at"] = ctx.now_ms
-        if "eid" not in row:
-            row["eid"] = uuid7()
-        if "ename" not in row and "content" in row:
-            row["ename"] = row["content"]
+    def _cookieless_ids(self, row: dict[str, Any], ctx: RequestContext,
+                        stored_ip: str | None) -> None:
+        salt = self._config.daily_salt.for_time(ctx.now_ms)
+        row["vid"], row["sid"] = cookieless_ids(
+            salt, row.get("oid", ""), stored_ip or "", ctx.user_agent)
 
-        full_ip = ctx.client_ip
-        stored_ip = self._stored_ip(full_ip)
-        if stored_ip is not None:
-            row["ip"] = stored_ip
-        row["iphash"] = config.hasher.hash_ip(full_ip)
+    def _campaign(self, url: str) -> dict[str, str]:
+        return campaign_from_url(url)
 
-        if config.cookieless if cookieless_form is None else cookieless_form:
-            salt = config.daily_salt.for_time(ctx.now_ms)
-            row["vid"], row["sid"] = cookieless_ids(
-                salt, row.get("oid", ""), stored_ip or "", ctx.user_agent)
-            cookies = NO_COOKIES
-        else:
-            cookies = self._cookie_ids(row, ctx)
-
-        ua = config.ua_parser.parse(ctx.user_agent)
-        if "device" not in row:
-            row["device"] = ua.device
-        if "os" not in row:
-            row["os"] = ua.os
-        if "browser" not in row:
-            row["browser"] = ua.browser
-        if "bot" not in row:
-            row["bot"] = ua.bot
-        if "lang" not in row and ctx.accept_language:
-            lang = _first_language(ctx.accept_language)
-            if lang is not None:
-                row["lang"] = lang
-        if "cflags" not in row and ctx.cookie_consent is not None:
-            row["cflags"] = ctx.cookie_consent
-
-        url = row.get("url")
-        if url:  # campaign columns the event lacks, from the page URL
-            for column, value in campaign_from_url(url).items():
-                row.setdefault(column, value)
-        if "host" not in row:
-            host = (host_from_url(url) if url else None) or host_without_port(ctx.host)
-            if host:
-                row["host"] = host
-
+    def _finish_params(self, row: dict[str, Any], extra: dict[str, Any] | None) -> None:
         params = self._params(row.get("params"), extra, row)
         if params:
             self._check_params_size(params)
             row["params"] = params
         else:
             row.pop("params", None)
-        return row, cookies
 
     def _stored_ip(self, ip: str) -> str | None:
         """What the `ip` column holds: the /24 or /48 when anonymizing, else the address."""
@@ -257,18 +200,6 @@ class EventBuilder:
             cache.clear()
         cache[ip] = stored
         return stored
-
-    @staticmethod
-    def _cookie_ids(row: dict[str, Any], ctx: RequestContext) -> CookieUpdate:
-        """vid and sid from the event, else the cookies, else new; the cookies to set."""
-        cookie_vid = normalize_uuid(ctx.cookie_vid) if ctx.cookie_vid else None
-        vid = row.get("vid") or cookie_vid or uuid7()
-        row["vid"] = vid
-        if "sid" not in row:
-            cookie_sid = normalize_uuid(ctx.cookie_sid) if ctx.cookie_sid else None
-            row["sid"] = cookie_sid or uuid7()
-        # vid is (re)set only when the browser does not already hold it.
-        return cookie_update(None if vid == cookie_vid else vid, row["sid"], ctx.tls)
 
     def _params(self, given: dict[str, Any] | None, extra: dict[str, Any] | None,
                 row: dict[str, Any]) -> dict[str, Any] | None:
@@ -299,3 +230,11 @@ class EventBuilder:
             raise FieldError("params must hold only JSON values") from None
         if size > limit:
             raise FieldError(f"params is larger than {limit} bytes")
+
+
+class EventBuilder(BuilderRules, EventCore):
+    """Builds `events` rows; holds small per-process caches, so one per worker.
+
+    `build(fields, ctx, cookieless_form=None) -> (row, CookieUpdate)` is
+    EventCore's (tracker._fast: compiled, with a pure-Python twin).
+    """

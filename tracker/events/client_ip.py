@@ -46,7 +46,8 @@ class ClientIpResolver:
     def resolve(self, peer_ip: str, x_forwarded_for: str | None,
                 x_real_ip: str | None) -> str:
         """The client address; `peer_ip` is the socket peer, the headers as received."""
-        peer, peer_trusted = self._lookup(peer_ip)
+        hit = self._cache.get(peer_ip)  # the common case inline: a known peer
+        peer, peer_trusted = hit if hit is not None else self._lookup(peer_ip)
         if peer is None:
             return peer_ip  # not an IP (a Unix socket, say): nothing to believe
         if not peer_trusted:

@@ -1,10 +1,12 @@
 """The hand-built HTTP/1.1 layer on uvloop + httptools. Knows nothing of tracking.
 
 Modules: ``request`` (Request), ``response`` (Response, PrebuiltResponse,
-HttpDate, Upgrade), ``limits`` (Limits), ``reader`` (bytes -> Requests, size
-limits), ``protocol`` (one HttpProtocol per connection), ``deadline`` (its one
-timer), ``state`` (ServerState shared by a server's connections), ``server``
-(start_server, HttpServer.shutdown).
+HttpDate, Upgrade), ``limits`` (Limits), ``protocol`` (one HttpProtocol per
+connection), ``deadline`` (its one timer), ``state`` (ServerState shared by a
+server's connections, and the output it writes once per loop turn), ``server``
+(start_server, HttpServer.shutdown). The reader (bytes -> Requests, size
+limits) is on the hot path of every header, so it lives in tracker._fast
+(``httpreader``, compiled, with its twin ``httpreader_py``).
 
 Behaviour decided here:
 - Errors found by this layer are JSON ``{"error": ...}`` and close the

@@ -12,8 +12,12 @@ from typing import Any
 
 import orjson
 
+from tracker._fast import header_lines
+
 # Read-only lookup tables, built once at import.
-_STATUS_LINES: dict[int, str] = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n" for s in HTTPStatus}
+_STATUS_LINES: dict[int, bytes] = {
+    s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("latin-1") for s in HTTPStatus
+}
 _NO_BODY_STATUSES = frozenset({204, 304})
 _JSON = "application/json"
 
@@ -80,19 +84,16 @@ class Response:
     def head_lines(self, keep_alive: bool, http10: bool = False) -> bytes:
         """Status line and header lines, without ``date`` and the blank line."""
         status = self.status
-        lines = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n"]
-        for name, value in self.headers:
-            if _unsafe(name) or _unsafe(value):
-                # A CR or LF here would let input split the response in two.
-                raise ValueError(f"control character in response header {name!r}")
-            lines.append(f"{name}: {value}\r\n")
+        head = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode("latin-1")
+        # header_lines refuses CR, LF and NUL: they would let input split the response.
+        lines = [head, header_lines(self.headers)]
         if status >= 200 and status not in _NO_BODY_STATUSES:
-            lines.append(f"content-length: {len(self.body)}\r\n")
+            lines.append(b"content-length: %d\r\n" % len(self.body))
         if not keep_alive:
-            lines.append("connection: close\r\n")
+            lines.append(b"connection: close\r\n")
         elif http10:
-            lines.append("connection: keep-alive\r\n")
-        return "".join(lines).encode("latin-1")
+            lines.append(b"connection: keep-alive\r\n")
+        return b"".join(lines)
 
     def encode(
         self,
@@ -121,19 +122,44 @@ class PrebuiltResponse:
     """A constant response encoded once; only its Date line is refreshed each second.
 
     The application may return one from ``handle`` for the hot path. It is a
-    snapshot: later changes to the ``Response`` are not seen.
+    snapshot: later changes to the ``Response`` are not seen. ``with_headers``
+    derives one that adds per-request headers (a cookie) to the encoded part.
     """
 
-    __slots__ = ("_bytes", "_date", "_head", "_tail", "response", "status")
+    __slots__ = ("_added", "_bytes", "_date", "_head", "_response", "_tail", "status")
 
     def __init__(self, response: Response) -> None:
-        self.response = Response(response.status, response.headers, response.body)
+        self._response = Response(response.status, response.headers, response.body)
+        self._added = b""  # header lines added by with_headers
         self.status = response.status
-        self._head = self.response.head_lines(True)
+        self._head = self._response.head_lines(True)
         no_body = self.status < 200 or self.status in _NO_BODY_STATUSES
         self._tail = b"\r\n" if no_body else b"\r\n" + response.body
         self._date = b""
         self._bytes = b""
+
+    @property
+    def response(self) -> Response:
+        """The response this one encodes, added headers included."""
+        base = self._response
+        if not self._added:
+            return base
+        lines = self._added.decode("latin-1").split("\r\n")
+        added = [tuple(line.split(": ", 1)) for line in lines if line]
+        return Response(self.status, [*base.headers, *added], base.body)
+
+    def with_headers(self, headers: Iterable[tuple[str, str]]) -> PrebuiltResponse:
+        """This response plus ``headers``: only they are encoded, so it is cheap per request."""
+        lines = header_lines(headers)
+        derived = object.__new__(PrebuiltResponse)
+        derived._response = self._response
+        derived._added = self._added + lines
+        derived.status = self.status
+        derived._head = self._head + lines
+        derived._tail = self._tail
+        derived._date = b""
+        derived._bytes = b""
+        return derived
 
     def encode(
         self,
@@ -145,6 +171,8 @@ class PrebuiltResponse:
     ) -> bytes:
         if keep_alive and not head and not http10:
             date = clock.line()
+            if self._added:  # derived by with_headers for one request: nothing to reuse
+                return self._head + date + self._tail
             if date is not self._date:
                 self._date = date
                 self._bytes = self._head + date + self._tail
@@ -167,6 +195,3 @@ class Upgrade:
     response: Response
     protocol_factory: Callable[[], asyncio.BaseProtocol]
 
-
-def _unsafe(text: str) -> bool:
-    return "\r" in text or "\n" in text or "\0" in text

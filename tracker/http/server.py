@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import ssl as ssl_module
+from collections.abc import Callable
 
 from tracker.http.limits import Limits
 from tracker.http.protocol import App, HttpProtocol
@@ -59,10 +60,14 @@ async def start_server(
     reuse_port: bool,
     ssl: ssl_module.SSLContext | None = None,
     sock: socket.socket | None = None,
+    before_write: Callable[[], None] | None = None,
 ) -> HttpServer:
-    """Listen on ``host:port`` (or on ``sock``); ``host`` "" means every interface."""
+    """Listen on ``host:port`` (or on ``sock``); ``host`` "" means every interface.
+
+    ``before_write``: see ServerState.
+    """
     loop = asyncio.get_running_loop()
-    state = ServerState()
+    state = ServerState(before_write)
     tls = ssl is not None
 
     def factory() -> HttpProtocol:

@@ -1,17 +1,28 @@
-"""What a server's connections share: the live set, counters, the drain flag."""
+"""What a server's connections share: the live set, counters, the drain flag,
+and the output written once per loop turn."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from tracker.http.response import HttpDate
 
+log = logging.getLogger(__name__)
+
 
 class ServerState:
-    """Shared by every connection of one listening server (one event loop)."""
+    """Shared by every connection of one listening server (one event loop).
 
-    def __init__(self) -> None:
+    ``before_write`` is called before answers are handed to a transport: the
+    application makes durable what they acknowledge (the worker: its log's
+    group append). When it raises, those answers are not sent and their
+    connections are aborted.
+    """
+
+    def __init__(self, before_write: Callable[[], None] | None = None) -> None:
         self.connections: set[Any] = set()  # live HttpProtocol instances
         self.connections_total = 0
         self.connections_rejected = 0  # refused over max_connections
@@ -20,6 +31,9 @@ class ServerState:
         self.draining = False
         self.clock = HttpDate()
         self._emptied: asyncio.Event | None = None
+        self._output: list[Any] = []  # connections with output queued this loop turn
+        self._before_write = before_write
+        self._commit_failing = False  # log a failing commit once, not every turn
 
     @property
     def in_flight(self) -> int:
@@ -28,6 +42,41 @@ class ServerState:
 
     def responses_by_class(self) -> dict[str, int]:
         return {f"{i}xx": n for i, n in enumerate(self.responses) if i}
+
+    def output_pending(self, conn: Any) -> None:
+        """``conn`` queued output: write it, with everyone else's, at the end of this turn."""
+        output = self._output
+        output.append(conn)
+        if len(output) == 1:
+            asyncio.get_running_loop().call_soon(self.write_output)
+
+    def write_output(self) -> None:
+        """Write the output every connection queued since the last call."""
+        output, self._output = self._output, []
+        if not self.commit():
+            for conn in output:
+                conn.abort()
+            return
+        for conn in output:
+            conn.write_out()
+
+    def commit(self) -> bool:
+        """Run ``before_write``; False (logged) when it failed: no answer may go out."""
+        before_write = self._before_write
+        if before_write is None:
+            return True
+        try:
+            before_write()
+        except Exception:
+            if not self._commit_failing:
+                self._commit_failing = True
+                log.exception("making the answers' data durable failed; aborting their "
+                              "connections until it works again")
+            return False
+        if self._commit_failing:
+            self._commit_failing = False
+            log.warning("making the answers' data durable works again")
+        return True
 
     def add(self, conn: Any) -> None:
         self.connections.add(conn)

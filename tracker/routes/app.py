@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import inspect
-import time
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import Any
 
-from tracker.http import Request, Response
+from tracker.http import PrebuiltResponse, Reply, Request, Response
 from tracker.metrics.registry import RouteCounters
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ops import OpsRoutes
@@ -15,6 +15,8 @@ from tracker.routes.tracking import TrackingRoutes
 
 Handler = Callable[[Request], Any]
 TRACKING_PREFIXES = (("/tr/v1/tr/", "tr"), ("/tr/v1/str/", "str"), ("/tr/v1/img/", "img"))
+# (prefix, the prefix without its slash, kind), for the dispatch loop.
+_PREFIXES = tuple((prefix, prefix[:-1], kind) for prefix, kind in TRACKING_PREFIXES)
 TRACKING_METHODS = ("GET", "HEAD", "POST")
 READ_METHODS = ("GET", "HEAD")
 
@@ -32,24 +34,26 @@ class TrackerApp:
             "/metrics": ("metrics", ops.metrics),
         }
 
-    def handle(self, request: Request) -> Response | Awaitable[Response]:
-        started = time.perf_counter()
+    def handle(self, request: Request) -> Reply | Awaitable[Reply]:
+        started = perf_counter()
         route, result = self._dispatch(request)
-        if inspect.isawaitable(result):
+        kind = type(result)
+        # The type test first: inspect.isawaitable is slow for the common replies.
+        if kind is not PrebuiltResponse and kind is not Response and inspect.isawaitable(result):
             return self._finish_later(route, result, started)
-        self._counters.record(route, result.status, time.perf_counter() - started)
+        self._counters.record(route, result.status, perf_counter() - started)
         return result
 
-    async def _finish_later(self, route: str, result: Awaitable[Response],
-                            started: float) -> Response:
+    async def _finish_later(self, route: str, result: Awaitable[Reply],
+                            started: float) -> Reply:
         response = await result
-        self._counters.record(route, response.status, time.perf_counter() - started)
+        self._counters.record(route, response.status, perf_counter() - started)
         return response
 
     def _dispatch(self, request: Request) -> tuple[str, Any]:
         path = request.path
-        for prefix, kind in TRACKING_PREFIXES:
-            if path.startswith(prefix) or path == prefix[:-1]:
+        for prefix, bare, kind in _PREFIXES:
+            if path.startswith(prefix) or path == bare:
                 if request.method == "OPTIONS":
                     return "preflight", self._cors.preflight(request)
                 if request.method not in TRACKING_METHODS:

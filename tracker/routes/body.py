@@ -48,7 +48,7 @@ def parse_events(body: bytes) -> tuple[list[Any], bool]:
     items and whether the request was a batch (which changes the response).
     Items are not checked here: a non-object item is a per-index error later.
     """
-    if not body.strip():
+    if not body or body.isspace():  # isspace: the same ASCII blanks as strip(), no copy
         raise BodyError(400, "the body is empty; send a JSON object or array")
     try:
         doc = orjson.loads(body)

@@ -17,6 +17,11 @@ class CorsPolicy:
         self._any = "*" in allow_origin
         self._origins = frozenset(o.rstrip("/") for o in allow_origin if o != "*")
 
+    @property
+    def constant_headers(self) -> tuple[tuple[str, str], ...] | None:
+        """The headers when they do not depend on the request ("*"), else None."""
+        return (("Access-Control-Allow-Origin", "*"),) if self._any else None
+
     def headers(self, request: Request) -> list[tuple[str, str]]:
         if self._any:
             return [("Access-Control-Allow-Origin", "*")]

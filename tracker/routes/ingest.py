@@ -1,17 +1,36 @@
-"""Appending accepted rows to this worker's write-ahead log before acknowledging."""
+"""Appending accepted rows to this worker's write-ahead log before acknowledging.
+
+Group append (`append(..., grouped=True)`, for answers that leave through the
+HTTP layer): with the fsync policies "interval" and "never", the rows of one
+event-loop turn are written together, as one record per table and one
+`os.write`, by `commit()`. The HTTP layer calls `commit()` before it writes
+the turn's answers (ServerState's `before_write`), so an answer still never
+leaves before the rows it acknowledges are in the log; a failed commit keeps
+the rows and the answers are not sent (their connections are aborted). The
+policy "always" writes at once: its group commit is the fsync (Syncer).
+Without `grouped` the rows are written before `append` returns, for callers
+that acknowledge by other ways (a WebSocket ack frame).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import orjson
 
 from tracker.model.tables import Table
 from tracker.wal import Syncer, WalFullError, WalWriter
+from tracker.wal.format import RECORD_HEAD_SIZE
+
+log = logging.getLogger(__name__)
 
 # Clients are told to come back after this many seconds when the log is full.
 WAL_FULL_RETRY_AFTER = 5
+# Pending bytes past which an append commits at once: keeps a record far below
+# the log's record size limit when one turn reads many large batches.
+COMMIT_BYTES = 1 << 20
 
 
 class Ingestor:
@@ -20,20 +39,77 @@ class Ingestor:
     def __init__(self, writer: WalWriter, syncer: Syncer):
         self._writer = writer
         self._syncer = syncer
+        self._grouped = writer.fsync != "always"
+        # table_id -> [(payload, rows)] appended this turn, not yet written.
+        self._pending: dict[int, list[tuple[bytes, int]]] = {}
+        self._pending_bytes = 0
+        self._commit_scheduled = False
         self.events_received = 0
         self.rejected_full = 0
 
-    def append(self, table: Table, rows: list[dict[str, Any]]) -> asyncio.Future[Any] | None:
-        """Append `rows` as one record. Returns a future to await before answering
-        when the fsync policy is "always", else None. Raises WalFullError."""
+    def append(self, table: Table, rows: list[dict[str, Any]], *,
+               grouped: bool = False) -> asyncio.Future[Any] | None:
+        """Append `rows`. Returns a future to await before answering when the
+        fsync policy is "always", else None. Raises WalFullError.
+
+        `grouped`: the answer goes out through the HTTP layer, which commits
+        first; the rows may wait for the end of the loop turn (module docstring).
+        """
+        count = len(rows)
+        if not count:
+            return None
         payload = orjson.dumps(rows)
-        try:
-            self._writer.append(table.table_id, len(rows), payload)
-        except WalFullError:
+        if not (grouped and self._grouped):
+            try:
+                self._writer.append(table.table_id, count, payload)
+            except WalFullError:
+                self.rejected_full += 1
+                raise
+            self.events_received += count
+            return self._syncer.durable()
+        size = RECORD_HEAD_SIZE + len(payload)
+        if self._pending_bytes + size > COMMIT_BYTES and self._pending:
+            self.commit()
+        if not self._writer.has_room(self._pending_bytes + size):
             self.rejected_full += 1
-            raise
-        self.events_received += len(rows)
-        return self._syncer.durable()
+            self._writer.check_room(self._pending_bytes + size)  # raises WalFullError
+        pending = self._pending.get(table.table_id)
+        if pending is None:
+            self._pending[table.table_id] = [(payload, count)]
+        else:
+            pending.append((payload, count))
+        self._pending_bytes += size
+        self.events_received += count
+        if not self._commit_scheduled:
+            # Normally the HTTP layer commits first; this makes sure rows never
+            # wait for a later turn whatever happens to their answers.
+            self._commit_scheduled = True
+            asyncio.get_running_loop().call_soon(self._commit_soon)
+        return None
+
+    def commit(self) -> None:
+        """Write the pending rows, one record per table, in one write.
+
+        On failure (disk full, I/O error) the rows stay pending for the next
+        commit and the error is raised: whatever acknowledges them must not be sent.
+        """
+        pending = self._pending
+        if not pending:
+            return
+        records = [(table_id, *_merge(items)) for table_id, items in pending.items()]
+        if len(records) == 1:
+            self._writer.append(*records[0])
+        else:
+            self._writer.append_many(records)
+        pending.clear()
+        self._pending_bytes = 0
+
+    def _commit_soon(self) -> None:
+        self._commit_scheduled = False
+        try:
+            self.commit()
+        except Exception:  # kept pending: the commit before the answers fails and logs
+            log.debug("wal group append failed; the rows stay pending", exc_info=True)
 
     @property
     def wal_bytes(self) -> int:
@@ -42,3 +118,13 @@ class Ingestor:
     @property
     def appended_events(self) -> int:
         return self._writer.appended_events
+
+
+def _merge(items: list[tuple[bytes, int]]) -> tuple[int, bytes]:
+    """(rows, payload) of one record holding the rows of every JSON array in `items`."""
+    if len(items) == 1:
+        payload, count = items[0]
+        return count, payload
+    # Each payload is a non-empty JSON array: splice their elements into one.
+    body = b",".join([payload[1:-1] for payload, _ in items])
+    return sum([count for _, count in items]), b"[" + body + b"]"

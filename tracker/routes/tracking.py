@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from tracker._fast import decode_path_pairs, decode_query
 from tracker.events import ClientIpResolver, EventBuilder, FieldError, RequestContext
-from tracker.http import Request, Response
+from tracker.http import PrebuiltResponse, Request, Response
 from tracker.model.tables import EVENTS
 from tracker.routes.body import BodyError, decompress, parse_events
 from tracker.routes.cors import CorsPolicy
@@ -20,6 +21,7 @@ TRANSPARENT_GIF = (
     b"\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 NO_STORE = ("Cache-Control", "no-store")
+Headers = tuple[tuple[str, str], ...]
 JSON_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
 
 
@@ -33,24 +35,41 @@ class TrackingRoutes:
         self._ingest = ingestor
         self._cors = cors
         self._max_body = max_body_bytes
+        # The answers to a single event on /tr/ and /img/ are constant but for
+        # the cookies (and CORS when it reflects the Origin): encoded once, the
+        # per-request headers are added to the bytes (PrebuiltResponse.with_headers).
+        constant = cors.constant_headers
+        self._constant_cors = constant
+        fixed = [*constant, NO_STORE] if constant is not None else []
+        self._no_content = PrebuiltResponse(Response.empty(204, fixed))
+        self._gif = PrebuiltResponse(Response.raw(200, "image/gif", TRANSPARENT_GIF, fixed))
 
     # -- request context ---------------------------------------------------
 
     def context(self, request: Request) -> RequestContext:
         h = request.headers
-        consent = request.cookie("CookieConsent")
+        if "cookie" in h:
+            vid = request.cookie("vid")
+            sid = request.cookie("sid")
+            consent = request.cookie("CookieConsent")
+        else:  # most tracking requests: skip the cookie parsing
+            vid = sid = consent = None
+        # Positional: a class called with keywords builds a dict, once per request.
         return RequestContext(
-            client_ip=self._ips.resolve(request.peer_ip, h.get("x-forwarded-for"),
-                                        h.get("x-real-ip")),
-            user_agent=h.get("user-agent", ""),
-            accept_language=h.get("accept-language", ""),
-            host=h.get("host", ""),
-            tls=request.tls,
-            now_ms=int(time.time() * 1000),
-            cookie_vid=request.cookie("vid"),
-            cookie_sid=request.cookie("sid"),
-            cookie_consent=int(consent) if consent and consent.isdigit() else None,
+            self._ips.resolve(request.peer_ip, h.get("x-forwarded-for"), h.get("x-real-ip")),
+            h.get("user-agent", ""),  # user_agent
+            h.get("accept-language", ""),  # accept_language
+            h.get("host", ""),  # host
+            request.tls,
+            int(time.time() * 1000),  # now_ms
+            vid,
+            sid,
+            int(consent) if consent and consent.isdigit() else None,
         )
+
+    def _cors_headers(self, request: Request) -> Sequence[tuple[str, str]]:
+        constant = self._constant_cors
+        return constant if constant is not None else self._cors.headers(request)
 
     # -- fields from the request ------------------------------------------
 
@@ -67,7 +86,9 @@ class TrackingRoutes:
         """The raw event objects of a request, and whether it was a batch."""
         if request.method in ("GET", "HEAD"):
             return [self._url_fields(request, prefix_len)], False
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        ctype = request.headers.get("content-type", "")
+        if ctype != "application/json":  # else normalize: parameters, blanks, case
+            ctype = ctype.split(";")[0].strip().lower()
         if ctype not in JSON_TYPES:
             raise BodyError(415, "send JSON (application/json or text/plain)")
         body = decompress(request.body, request.headers.get("content-encoding"),
@@ -84,21 +105,56 @@ class TrackingRoutes:
 
     # -- the routes --------------------------------------------------------
 
-    def handle(self, request: Request, kind: str, prefix_len: int
-               ) -> Response | asyncio.Future[Response] | Any:
-        """kind is "tr", "str" or "img"."""
-        cors = self._cors.headers(request)
+    def handle(self, request: Request, kind: str, prefix_len: int) -> Any:
+        """kind is "tr", "str" or "img". Returns a reply or an awaitable of one."""
         try:
-            items, is_batch = self._candidates(request, prefix_len)
+            if request.method == "GET":  # the pixel form, inline
+                items, is_batch = [self._url_fields(request, prefix_len)], False
+            else:
+                items, is_batch = self._candidates(request, prefix_len)
         except BodyError as e:
-            return Response.error(e.status, e.message, cors)
+            return Response.error(e.status, e.message, self._cors_headers(request))
         except ValueError as e:
-            return Response.error(400, f"bad field in the URL: {e}", cors)
+            return Response.error(400, f"bad field in the URL: {e}",
+                                  self._cors_headers(request))
         ctx = self.context(request)
+        if is_batch:
+            rows, eids, rejected, cookies = self._build_batch(items, ctx)
+            if not rows:
+                headers = [*self._cors_headers(request), NO_STORE]
+                return Response.json(400, {"error": "no valid events in the request",
+                                           "accepted": 0, "rejected": rejected}, headers)
+        else:  # one event, always an object (see _candidates)
+            try:
+                row, update = self._builder.build(items[0], ctx)
+            except FieldError as e:
+                return Response.error(400, str(e), self._cors_headers(request))
+            rows = [row]
+            cookies = update.headers
+        try:
+            # Grouped: the answer leaves through the HTTP layer, which commits first.
+            durable = self._ingest.append(EVENTS, rows, grouped=True)
+        except WalFullError:
+            return Response.error(503, "the server is overloaded; retry later",
+                                  [*self._cors_headers(request),
+                                   ("Retry-After", str(WAL_FULL_RETRY_AFTER))])
+        if is_batch:
+            response = self._answer_batch(request, kind, rows, eids, rejected, cookies)
+        else:
+            response = self._answer_one(request, kind, rows[0], cookies)
+        if durable is None:
+            return response
+        return _after(durable, response)
+
+    def _build_batch(self, items: list[Any], ctx: RequestContext
+                     ) -> tuple[list[dict[str, Any]], list[str | None],
+                                list[dict[str, Any]], Headers]:
+        """Rows of the valid events, every event's eid (None if rejected), the
+        rejections and the cookies to set (those of the first valid event)."""
         rows: list[dict[str, Any]] = []
         eids: list[str | None] = []
         rejected: list[dict[str, Any]] = []
-        cookies: tuple[str, ...] = ()
+        cookies: Headers = ()
         for index, item in enumerate(items):
             if not isinstance(item, dict):
                 rejected.append({"index": index, "error": "an event must be a JSON object"})
@@ -112,41 +168,36 @@ class TrackingRoutes:
                 continue
             rows.append(row)
             eids.append(row["eid"])
-            if update.set_cookie and not cookies:
-                cookies = update.set_cookie
-        if not rows and not is_batch:
-            return Response.error(400, rejected[0]["error"], cors)
-        headers = [*cors, NO_STORE, *(("Set-Cookie", c) for c in cookies)]
-        if not rows:
-            return Response.json(400, {"error": "no valid events in the request",
-                                       "accepted": 0, "rejected": rejected}, headers)
-        try:
-            durable = self._ingest.append(EVENTS, rows)
-        except WalFullError:
-            return Response.error(503, "the server is overloaded; retry later",
-                                  [*cors, ("Retry-After", str(WAL_FULL_RETRY_AFTER))])
-        response = self._answer(kind, is_batch, rows, eids, rejected, headers)
-        if durable is None:
-            return response
-        return _after(durable, response)
+            if update.headers and not cookies:
+                cookies = update.headers
+        return rows, eids, rejected, cookies
 
-    def _answer(self, kind: str, is_batch: bool, rows: list[dict[str, Any]],
-                eids: list[str | None], rejected: list[dict[str, Any]],
-                headers: list[tuple[str, str]]) -> Response:
+    def _headers(self, request: Request, cookies: Headers) -> list[tuple[str, str]]:
+        return [*self._cors_headers(request), NO_STORE, *cookies]
+
+    def _answer_one(self, request: Request, kind: str, row: dict[str, Any],
+                    cookies: Headers) -> Response | PrebuiltResponse:
+        if kind == "str":
+            return Response.json(200, {"eid": row["eid"]}, self._headers(request, cookies))
+        prebuilt = self._gif if kind == "img" else self._no_content
+        if self._constant_cors is None:
+            return prebuilt.with_headers(self._headers(request, cookies))
+        return prebuilt.with_headers(cookies) if cookies else prebuilt
+
+    def _answer_batch(self, request: Request, kind: str, rows: list[dict[str, Any]],
+                      eids: list[str | None], rejected: list[dict[str, Any]],
+                      cookies: Headers) -> Response:
+        headers = self._headers(request, cookies)
         if kind == "img":
             return Response.raw(200, "image/gif", TRANSPARENT_GIF, headers)
         if kind == "str":
-            if is_batch:
-                body: dict[str, Any] = {"eids": eids, "accepted": len(rows)}
-                if rejected:
-                    body["rejected"] = rejected
-                return Response.json(200, body, headers)
-            return Response.json(200, {"eid": rows[0]["eid"]}, headers)
-        if is_batch:
-            return Response.json(200, {"accepted": len(rows), "rejected": rejected}, headers)
-        return Response.empty(204, headers)
+            body: dict[str, Any] = {"eids": eids, "accepted": len(rows)}
+            if rejected:
+                body["rejected"] = rejected
+            return Response.json(200, body, headers)
+        return Response.json(200, {"accepted": len(rows), "rejected": rejected}, headers)
 
 
-async def _after(durable: asyncio.Future[Any], response: Response) -> Response:
+async def _after(durable: asyncio.Future[Any], response: Any) -> Any:
     await durable
     return response

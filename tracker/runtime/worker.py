@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -74,6 +75,8 @@ class _Worker:
             "appended_events": self.ingestor.appended_events,
             "wal_bytes": self.ingestor.wal_bytes,
             "connections": self.server.connections if self.server else 0,
+            "connections_rejected": self.server.state.connections_rejected if self.server else 0,
+            "responses": self.server.state.responses_by_class() if self.server else {},
             "routes": self.counters.to_dict(),
         }
 
@@ -101,15 +104,24 @@ async def _serve(config: Config, index: int) -> None:
         max_connections=config.max_connections,
     )
     addr = config.proxy_port
+    # The log's group append is committed before each loop turn's answers go out.
     worker.server = await start_server(worker.app, addr.host or "0.0.0.0", addr.port, limits,
-                                       reuse_port=True)
+                                       reuse_port=True, before_write=worker.ingestor.commit)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     publisher = asyncio.create_task(worker.publish_forever())
+    # Everything built so far lives as long as the process: keep it out of the
+    # collector's full passes.
+    gc.collect()
+    gc.freeze()
     log.info("worker %d serving on %s", index, addr)
     await stop.wait()
     log.info("worker %d draining", index)
     await worker.server.shutdown(config.shutdown_timeout)
+    try:
+        worker.ingestor.commit()  # normally done already, before the last answers
+    except Exception:
+        log.exception("worker %d: the last group append failed", index)
     await worker.syncer.stop()
     publisher.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -191,6 +191,18 @@ class WalWriter:
         data = b"".join([encode_record(t, c, p) for t, c, p in records])
         self._write_record(data, sum([c for _, c, _ in records]))
 
+    def has_room(self, size: int) -> bool:
+        """Whether `size` more bytes, and the header of a new segment should they
+        start one, fit in the quota (for appends made later)."""
+        return self._bytes_on_disk + size + HEADER_SIZE <= self.quota_bytes
+
+    def check_room(self, size: int) -> None:
+        """WalFullError unless has_room(size)."""
+        if not self.has_room(size):
+            raise WalFullError(
+                f"wal quota of {self.quota_bytes} bytes reached ({self._bytes_on_disk} used)"
+            )
+
     def _write_record(self, data: bytes, count: int) -> None:
         size = len(data)
         must_roll = self._seg_size + size > self.segment_bytes and self._seg_size > HEADER_SIZE
@@ -203,7 +215,9 @@ class WalWriter:
             self._roll()
         fd = self._fd
         try:
-            self._write_fully(fd, data)
+            written = os.write(fd, data)  # one call on the hot path; the rest is rare
+            if written != size:
+                self._write_fully(fd, memoryview(data)[written:])
         except OSError as exc:
             # Never leave a partial record for the next append to follow.
             try:

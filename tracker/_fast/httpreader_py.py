@@ -1,58 +1,32 @@
 """Turning a connection's bytes into Requests: httptools plus the size limits.
 
-One ``RequestReader`` per connection; its parser is reused for every request
-on that connection. The fields of the message being parsed are reset at each
-message start, and a finished message leaves as an immutable-by-convention
-``Request``.
+Pure-Python twin of ``httpreader.pyx`` (the test oracle). One ``RequestReader``
+per connection; its parser is reused for every request on that connection.
+The fields of the message being parsed are reset at each message start, and a
+finished message leaves as an immutable-by-convention ``Request``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import httptools
 
-from tracker.http.limits import Limits
-from tracker.http.request import Request
-
-log = logging.getLogger(__name__)
-
-# Phases of the message being read.
-IDLE = 0  # between messages
-HEAD = 1  # first byte seen, headers not complete
-BODY = 2  # headers complete, body not complete
-
-# Read-only: method names as str without a decode per request.
-_METHODS = {
-    m.encode(): m
-    for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE")
-}
-# Read-only: lowercase names of common request headers, keyed by their usual
-# spellings on the wire, to skip a lower() and a decode per header.
-_COMMON_HEADERS = (
-    *("Host", "User-Agent", "Accept", "Accept-Language", "Accept-Encoding", "Referer"),
-    *("Cookie", "Connection", "Content-Type", "Content-Length", "Content-Encoding"),
-    *("Origin", "X-Forwarded-For", "X-Real-IP", "X-Forwarded-Proto", "Forwarded"),
-    *("Cache-Control", "Pragma", "DNT", "Priority", "Upgrade", "Upgrade-Insecure-Requests"),
-    *("Sec-Fetch-Site", "Sec-Fetch-Mode", "Sec-Fetch-Dest", "Sec-Fetch-User", "Sec-GPC"),
-    *("Sec-CH-UA", "Sec-CH-UA-Mobile", "Sec-CH-UA-Platform", "TE", "Transfer-Encoding"),
-    "Expect",
+from tracker._fast.httpmessage import (
+    BODY,
+    HEAD,
+    HEADER_NAMES,
+    IDLE,
+    METHODS,
+    REQUEST_LINE_OVERHEAD,
+    Request,
+    RequestError,
+    split_unusual_target,
 )
-_HEADER_NAMES = {n.encode(): n.lower() for n in _COMMON_HEADERS} | {
-    n.lower().encode(): n.lower() for n in _COMMON_HEADERS
-}
-# Request line bytes besides the target: "METHOD " and " HTTP/1.1\r\n".
-_REQUEST_LINE_OVERHEAD = 18
 
-
-class RequestError(Exception):
-    """The client's request cannot be served; answer ``status`` and close."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(status, message)
-        self.status = status
-        self.message = message
+log = logging.getLogger("tracker.http.reader")
 
 
 class _Abort(Exception):
@@ -90,7 +64,7 @@ class RequestReader:
     )
 
     def __init__(
-        self, limits: Limits, peer_ip: str, tls: bool, deliver: Callable[[Request], None]
+        self, limits: Any, peer_ip: str, tls: bool, deliver: Callable[[Request], None]
     ) -> None:
         self._limits = limits
         self._peer_ip = peer_ip
@@ -174,14 +148,14 @@ class RequestReader:
         size = len(url)
         if size > self._limits.max_url_bytes:
             self._reject(414, "request URI too long")
-        self._head_bytes = size + _REQUEST_LINE_OVERHEAD
+        self._head_bytes = size + REQUEST_LINE_OVERHEAD
 
     def on_header(self, name: bytes, value: bytes) -> None:
         size = self._head_bytes + len(name) + len(value) + 4
         self._head_bytes = size
         if size > self._limits.max_header_bytes:
             self._reject(431, "request headers too large")
-        key = _HEADER_NAMES.get(name) or name.lower().decode("latin-1")
+        key = HEADER_NAMES.get(name) or name.lower().decode("latin-1")
         text = value.decode("latin-1").rstrip(" \t")
         headers = self._headers
         old = headers.get(key)
@@ -224,13 +198,13 @@ class RequestReader:
         if target[:1] == "/" and "#" not in target:
             path, _, query = target.partition("?")
         else:
-            path, query = _split_unusual_target(target)
+            path, query = split_unusual_target(target)
         keep_alive = self._keep_alive
         # Only 1.1 keeps alive without a Connection header: spares a parser call.
         plain_11 = keep_alive and "connection" not in headers
         version = "1.1" if plain_11 else parser.get_http_version()
         request = Request(
-            _METHODS.get(method) or method.decode("latin-1"),
+            METHODS.get(method) or method.decode("latin-1"),
             path,
             query,
             headers,
@@ -248,18 +222,3 @@ class RequestReader:
         if not self._keep_alive:
             self.finished = True
         self._deliver(request)
-
-
-def _split_unusual_target(target: str) -> tuple[str, str]:
-    # Absolute form ("http://host/p?q", sent to proxies), "*" or a fragment.
-    target = target.partition("#")[0]
-    if "://" in target:
-        rest = target.partition("://")[2]
-        slash = rest.find("/")
-        mark = rest.find("?")
-        if slash < 0 or (0 <= mark < slash):
-            target = "/" + rest[mark:] if mark >= 0 else "/"
-        else:
-            target = rest[slash:]
-    path, _, query = target.partition("?")
-    return path, query

@@ -1,0 +1,144 @@
+"""EventCore: the compiled core of EventBuilder.build against its pure-Python twin,
+and the host rules it carries. (The rules themselves: test_events_builder.py.)"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracker._fast import eventcore_py
+from tracker.events import BuilderConfig, FieldError, RequestContext
+from tracker.events.builder import BuilderRules
+
+SECRET = bytes(range(32))
+VID = "0190a6f2-7c3b-7d4e-8f00-123456789abc"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def _compiled():
+    try:
+        return importlib.import_module("tracker._fast.eventcore")
+    except ImportError:
+        pytest.skip("tracker._fast.eventcore is not built (setup.py build_ext --inplace)")
+
+
+def builder(module: Any, **config: Any) -> Any:
+    class Builder(BuilderRules, module.EventCore):
+        pass
+
+    return Builder(BuilderConfig.from_secret(SECRET, **config))
+
+
+def ctx(**kwargs: Any) -> RequestContext:
+    base = dict(client_ip="203.0.113.77", user_agent="Mozilla/5.0 (X11; Linux) Firefox/128.0",
+                accept_language="de-CH,de;q=0.9", host="t.example:8080", tls=False,
+                now_ms=1_700_000_000_000)
+    base.update(kwargs)
+    return RequestContext(**base)
+
+
+def outcome(module: Any, fields: dict[str, Any], context: RequestContext,
+            cookieless_form: bool | None = None, **config: Any) -> Any:
+    """The row and cookies with generated ids replaced, or the error."""
+    try:
+        row, cookies = builder(module, **config).build(fields, context, cookieless_form)
+    except Exception as exc:  # FieldError mostly; any other must agree too
+        return (type(exc).__name__, str(exc))
+    text = repr((sorted(row.items()), cookies.headers))
+    return UUID.sub("<id>", text)
+
+
+@pytest.fixture(params=["compiled", "twin"])
+def core(request):
+    return _compiled() if request.param == "compiled" else eventcore_py
+
+
+def test_page_view_on_both(core):
+    row, cookies = builder(core).build(
+        {"ename": "view", "url": "https://Shop.example:8443/p?utm_source=news", "vp_w": "1280",
+         "ref": "r", "plan": "pro"}, ctx())
+    assert row["host"] == "Shop.example" and row["source"] == "news"
+    assert row["vp_w"] == 1280 and row["referrer"] == "r" and row["params"] == {"plan": "pro"}
+    assert row["browser"] == "Firefox" and row["lang"] == "de-CH" and row["ip"] == "203.0.113.0"
+    assert [name for name, _ in cookies.headers] == ["Set-Cookie", "Set-Cookie"]
+
+
+def test_host_from_the_host_header_without_a_page_url(core):
+    row, _ = builder(core).build({"ename": "x"}, ctx(host="[2001:db8::1]:443"))
+    assert row["host"] == "2001:db8::1"
+
+
+def test_errors_on_both(core):
+    with pytest.raises(FieldError, match="longer than"):
+        builder(core).build({"whatever": "x" * 9000}, ctx())
+    with pytest.raises(FieldError, match="must be a string"):
+        builder(core).build({"ename": ["x"]}, ctx())
+
+
+def test_client_columns_are_remembered_per_client(core):
+    b = builder(core)
+    first, _ = b.build({}, ctx())
+    again, _ = b.build({}, ctx())
+    other, _ = b.build({}, ctx(user_agent="curl/8.0", client_ip="198.51.100.1"))
+    assert (first["iphash"], first["browser"]) == (again["iphash"], again["browser"])
+    assert other["bot"] is True and other["ip"] == "198.51.100.0"
+
+
+VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5000), st.floats(allow_nan=False),
+    st.text(max_size=12), st.sampled_from(["", "1", "yes", VID, VID.upper(), "https://a.b/c"]),
+    st.dictionaries(st.sampled_from(["email", "k", "cell"]), st.text(max_size=5), max_size=2),
+    st.lists(st.integers(), max_size=2),
+)
+NAMES = st.sampled_from([
+    "ename", "etyp", "url", "host", "ref", "last", "oid", "content", "utm_source", "amt",
+    "revenue", "score", "lat", "lon", "vp_w", "cflags", "bot", "ts", "client_ts", "eid",
+    "vid", "sid", "params", "email", "uname", "created_at", "ip", "custom", "other",
+])
+URLS = st.sampled_from(["https://x.example/p?utm_medium=m&utm_source=s", "//cdn.example/x",
+                        "/relative", "https://u@h.example:1/#utm_x", ""])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(NAMES, VALUES, max_size=8), URLS,
+       st.sampled_from([None, VID, VID.upper(), "junk"]), st.sampled_from([None, 3, 0]),
+       st.sampled_from([None, True, False]), st.booleans())
+def test_compiled_agrees_with_twin(fields, url, cookie_vid, consent, cookieless_form, tls):
+    if url:
+        fields = {**fields, "url": url}
+    context = ctx(cookie_vid=cookie_vid, cookie_sid=cookie_vid, cookie_consent=consent, tls=tls)
+    assert (outcome(_compiled(), fields, context, cookieless_form)
+            == outcome(eventcore_py, fields, context, cookieless_form))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(NAMES, VALUES, max_size=6))
+def test_compiled_agrees_with_twin_in_cookieless_mode(fields):
+    context = ctx()
+    assert (outcome(_compiled(), fields, context, cookieless=True)
+            == outcome(eventcore_py, fields, context, cookieless=True))
+
+
+HOST_PARTS = ["http", "https", "://", "//", "/", "?", "#", "@", ":", "[", "]", "a", "B",
+              "é", "1", "x.y", " ", "%"]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(HOST_PARTS), max_size=10).map("".join))
+def test_host_rules_agree(text):
+    compiled = _compiled()
+    assert compiled.host_from_url(text) == eventcore_py.host_from_url(text)
+    assert compiled.host_without_port(text) == eventcore_py.host_without_port(text)
+
+
+def test_host_rules_by_example(core):
+    assert core.host_from_url("https://user:pw@Shop.Example.COM:8443/a?b#c") == "Shop.Example.COM"
+    assert core.host_from_url("http://[2001:db8::1]:8080/") == "2001:db8::1"
+    assert core.host_from_url("https:///nohost") is None
+    assert core.host_from_url("/relative/path") is None
+    assert core.host_without_port("[::1]:80") == "::1"

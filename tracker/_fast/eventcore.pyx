@@ -1,0 +1,237 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The per-event work of EventBuilder.build (compiled; twin: eventcore_py.py).
+
+The same steps in the same order as the twin, which documents the rules and
+the hooks. Compiled because it runs once per event: the field loop and the
+twenty-odd dictionary steps after it were the largest cost of a request in
+Python.
+"""
+
+from cpython.dict cimport PyDict_GetItem, PyDict_SetDefault
+from cpython.object cimport PyObject, PyTypeObject
+
+cdef extern from "Python.h":
+    dict _PyDict_NewPresized(Py_ssize_t minused)
+    int PyUnicode_KIND(object text)
+    void* PyUnicode_DATA(object text)
+    Py_UCS4 PyUnicode_READ(int kind, void* data, Py_ssize_t index)
+    object PyUnicode_Substring(object text, Py_ssize_t start, Py_ssize_t end)
+
+from tracker._fast.ids import normalize_uuid, uuid7
+
+# Distinct (IP, User-Agent, Accept-Language) whose columns are remembered.
+CLIENT_CACHE_ENTRIES = 8192
+cdef Py_ssize_t _CLIENT_CACHE_ENTRIES = CLIENT_CACHE_ENTRIES
+
+# RequestContext (tracker/events/context.py) is a NamedTuple: its fields by
+# position. The first three are also the client cache key.
+cdef enum:
+    CLIENT_IP = 0
+    USER_AGENT = 1
+    ACCEPT_LANGUAGE = 2
+    HOST = 3
+    TLS = 4
+    NOW_MS = 5
+    COOKIE_VID = 6
+    COOKIE_SID = 7
+    COOKIE_CONSENT = 8
+
+
+cdef class EventCore:
+    """The field table is {input name: (column, converter or None for text, is_alias)};
+    a converter returning None means "absent"."""
+
+    cdef dict _table
+    cdef Py_ssize_t _max_chars
+    cdef bint _cookieless
+    cdef dict _cookie_parts
+    cdef object _cookie_type
+    cdef object _no_cookies
+    cdef dict _clients
+
+    def __init__(self, dict table not None, Py_ssize_t max_chars, bint cookieless,
+                 dict cookie_parts not None, cookie_type):
+        self._table = table
+        self._max_chars = max_chars
+        self._cookieless = cookieless
+        self._cookie_parts = cookie_parts
+        self._cookie_type = cookie_type
+        self._no_cookies = tuple.__new__(cookie_type, ((),))
+        self._clients = {}
+
+    def build(self, dict fields not None, context, cookieless_form=None):
+        """The row (only non-null columns) and the cookies to set. Raises FieldError."""
+        if not isinstance(context, tuple):
+            raise TypeError("context must be a RequestContext")
+        cdef tuple ctx = <tuple>context  # a NamedTuple: read by position
+        # Sized for a typical event: a growing dict would be rebuilt twice.
+        cdef dict row = _PyDict_NewPresized(24)
+        cdef dict extra = None
+        cdef dict table = self._table
+        cdef Py_ssize_t max_chars = self._max_chars
+        cdef PyObject* found
+        cdef tuple spec
+        for key, value in fields.items():
+            if value is None:
+                continue
+            found = PyDict_GetItem(table, key)
+            if found is NULL:
+                if type(value) is str and len(<str>value) > max_chars:
+                    self._text(key, value)  # raises: too long
+                if extra is None:
+                    extra = {}
+                extra[key] = value
+                continue
+            spec = <tuple>found
+            convert = spec[1]
+            if convert is None:  # a text column: the common case, checked inline
+                if type(value) is str and len(<str>value) <= max_chars:
+                    converted = value
+                else:
+                    converted = self._text(key, value)
+            else:
+                converted = convert(key, value)
+                if converted is None:
+                    continue
+            if spec[2]:
+                PyDict_SetDefault(row, spec[0], converted)
+            else:
+                row[spec[0]] = converted
+
+        row["created_at"] = ctx[NOW_MS]
+        if "eid" not in row:
+            row["eid"] = uuid7()
+        if "ename" not in row and "content" in row:
+            row["ename"] = row["content"]
+
+        cdef tuple client_key = ctx[CLIENT_IP:ACCEPT_LANGUAGE + 1]
+        found = PyDict_GetItem(self._clients, client_key)
+        cdef tuple client
+        if found is NULL:
+            client = self._new_client(*client_key)
+            if len(self._clients) >= _CLIENT_CACHE_ENTRIES:
+                self._clients.clear()
+            self._clients[client_key] = client
+        else:
+            client = <tuple>found
+        stored_ip = client[0]
+        if stored_ip is not None:
+            row["ip"] = stored_ip
+        row["iphash"] = client[1]
+
+        if self._cookieless if cookieless_form is None else cookieless_form:
+            self._cookieless_ids(row, context, stored_ip)
+            cookies = self._no_cookies
+        else:
+            raw = ctx[COOKIE_VID]
+            cookie_vid = normalize_uuid(raw) if raw else None
+            vid = row.get("vid") or cookie_vid or uuid7()
+            row["vid"] = vid
+            if "sid" not in row:
+                raw = ctx[COOKIE_SID]
+                cookie_sid = normalize_uuid(raw) if raw else None
+                row["sid"] = cookie_sid or uuid7()
+            parts = <tuple>self._cookie_parts[ctx[TLS]]
+            headers = (("Set-Cookie", <str>parts[2] + row["sid"] + <str>parts[3]),)
+            if vid != cookie_vid:  # vid is (re)set only when the browser does not hold it
+                headers = (("Set-Cookie", <str>parts[0] + vid + <str>parts[1]),) + headers
+            cookies = _new_tuple(self._cookie_type, (headers,))
+
+        for column, value in <tuple>client[2]:
+            if column not in row:
+                row[column] = value
+        if "cflags" not in row:
+            consent = ctx[COOKIE_CONSENT]
+            if consent is not None:
+                row["cflags"] = consent
+
+        url = row.get("url")
+        if url and "utm_" in url:  # campaign columns the event lacks, from the page URL
+            for column, value in self._campaign(url).items():
+                PyDict_SetDefault(row, column, value)
+        if "host" not in row:
+            host = (host_from_url(url) if url else None) or host_without_port(ctx[HOST])
+            if host:
+                row["host"] = host
+
+        if extra is not None or "params" in row:
+            self._finish_params(row, extra)
+        return row, cookies
+
+    # Hooks: see eventcore_py.
+
+    def _text(self, name, value):
+        raise NotImplementedError
+
+    def _new_client(self, ip, user_agent, accept_language):
+        raise NotImplementedError
+
+    def _cookieless_ids(self, row, ctx, stored_ip):
+        raise NotImplementedError
+
+    def _campaign(self, url):
+        raise NotImplementedError
+
+    def _finish_params(self, row, extra):
+        raise NotImplementedError
+
+
+def host_from_url(str url not None):
+    """The host of an absolute URL, case kept, without user info or port; None if none.
+
+    The twin's steps as index arithmetic: after "://" (or a leading "//"), up
+    to the first "/", "?" or "#", after the last "@", then host_without_port.
+    """
+    cdef Py_ssize_t size = len(url)
+    cdef int kind = PyUnicode_KIND(url)
+    cdef void* data = PyUnicode_DATA(url)
+    cdef Py_ssize_t start = url.find("://")
+    cdef Py_ssize_t end, i
+    cdef Py_UCS4 c
+    if start >= 0:
+        start += 3
+    elif size >= 2 and PyUnicode_READ(kind, data, 0) == 47 and PyUnicode_READ(kind, data, 1) == 47:
+        start = 2
+    else:
+        return None
+    end = start
+    while end < size:
+        c = PyUnicode_READ(kind, data, end)
+        if c == 47 or c == 63 or c == 35:  # '/', '?', '#'
+            break
+        end += 1
+    i = end
+    while i > start:
+        if PyUnicode_READ(kind, data, i - 1) == 64:  # '@'
+            start = i
+            break
+        i -= 1
+    host = _without_port(url, kind, data, start, end)
+    return host if host else None
+
+
+def host_without_port(str authority not None):
+    """'example.com:8080' -> 'example.com', '[2001:db8::1]:80' -> '2001:db8::1'."""
+    return _without_port(authority, PyUnicode_KIND(authority), PyUnicode_DATA(authority),
+                         0, len(authority))
+
+
+cdef str _without_port(str text, int kind, void* data, Py_ssize_t start, Py_ssize_t end):
+    """host_without_port(text[start:end])."""
+    cdef Py_ssize_t i
+    cdef Py_UCS4 stop = 58  # ':'
+    if start < end and PyUnicode_READ(kind, data, start) == 91:  # '['
+        start += 1
+        stop = 93  # ']'
+    i = start
+    while i < end and PyUnicode_READ(kind, data, i) != stop:
+        i += 1
+    if start == 0 and i == len(text):
+        return text
+    return PyUnicode_Substring(text, start, i)
+
+
+cdef inline object _new_tuple(type cls, tuple items):
+    """tuple.__new__(cls, items) for a tuple subclass, without looking "__new__" up."""
+    cdef tuple args = (items,)
+    return (<PyTypeObject*>tuple).tp_new(cls, <PyObject*>args, NULL)
