@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ ROOT = HERE.parent
 PYTHON = sys.executable
 SERVER_CPU = "0"
 LOAD_CPU = "1"
+# The DuckDB store's default batch (one row group): a smaller lag is a partial
+# batch waiting for MaxBatchTime, not a backlog.
+BATCH_ROWS = 122_880
 
 
 @dataclass
@@ -152,6 +156,13 @@ class Tracker:
     def received(self) -> int:
         return int(get_json(self.port, "/metrics?format=json")["events_received_total"])
 
+    def delivered(self) -> tuple[int, int]:
+        """(events delivered to the stores, events lagging), as the shipper last published."""
+        m = get_json(self.port, "/metrics?format=json")
+        sinks = m["sinks"].values()
+        return (sum(sum(s.get("delivered", {}).values()) for s in sinks),
+                sum(int(s.get("lag_events", 0)) for s in sinks))
+
     def lag(self) -> int:
         sinks = get_json(self.port, "/health")["sinks"]
         return sum(int(s["lag_events"]) for s in sinks.values())
@@ -180,6 +191,40 @@ def count_duckdb(path: Path) -> tuple[int, int]:
     finally:
         con.close()
     return int(total), int(distinct)
+
+
+class DeliverySampler(threading.Thread):
+    """Samples the shipper's delivered counter while a scenario runs and drains."""
+
+    def __init__(self, tracker: Tracker):
+        super().__init__(daemon=True)
+        self.tracker = tracker
+        self.samples: list[tuple[float, int, int]] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.25):
+            delivered, lag = self.tracker.delivered()
+            self.samples.append((time.monotonic(), delivered, lag))
+
+    def rate_between(self, t0: float, t1: float) -> float:
+        inside = [s for s in self.samples if t0 <= s[0] <= t1]
+        if len(inside) < 2 or inside[-1][0] == inside[0][0]:
+            return float("nan")
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+
+    def backlog_rate(self, load_end: float) -> tuple[float, float]:
+        """Delivery rate after the load while a backlog remained, and its duration.
+
+        The window ends at the first sample whose lag is below one full batch:
+        what is left then is a partial batch that waits for MaxBatchTime by design.
+        """
+        after = [s for s in self.samples if s[0] >= load_end]
+        if not after or after[0][2] < BATCH_ROWS:
+            return float("nan"), 0.0
+        end = next((s for s in after if s[2] < BATCH_ROWS), after[-1])
+        seconds = end[0] - after[0][0]
+        return ((end[1] - after[0][1]) / seconds if seconds > 0 else float("nan")), seconds
 
 
 def scenario(name: str, port: int, script: str, seconds: int, connections: int,
@@ -230,19 +275,30 @@ def main() -> int:
                     ("tracker: POST 100-event batches", "post_batch.lua", 100)]
             for name, script, per_request in runs:
                 before = tracker.received()
+                sampler = DeliverySampler(tracker)
+                sampler.start()
+                load_start = time.monotonic()
                 res = scenario(name, port, script, args.seconds, args.connections, per_request)
+                load_end = time.monotonic()
                 res["received_by_server"] = tracker.received() - before
                 res["lag_at_end"] = tracker.lag()
                 res["worker_rss_mb"] = round(rss_mb(tracker.worker_pid), 1)
                 drain_s = tracker.wait_drained()
-                res["drain_seconds"] = round(drain_s, 2)
-                # Delivery rate: everything received, over load time plus drain time.
-                res["delivered_per_s"] = round(res["received_by_server"]
-                                               / (args.seconds + drain_s))
-                print(f"    received {res['received_by_server']:,}; shipper lag at the end "
-                      f"{res['lag_at_end']:,}, drained in {drain_s:.1f}s -> delivery "
-                      f"{res['delivered_per_s']:,} events/s; worker RSS "
-                      f"{res['worker_rss_mb']} MB", flush=True)
+                sampler.stop.set()
+                sampler.join()
+                during = sampler.rate_between(load_start, load_end)
+                backlog, backlog_s = sampler.backlog_rate(load_end)
+                res.update(drain_seconds=round(drain_s, 2),
+                           delivered_per_s_during_load=round(during),
+                           delivered_per_s_backlog=None if backlog != backlog else round(backlog),
+                           backlog_seconds=round(backlog_s, 2))
+                backlog_text = (f"{backlog:,.0f} events/s over {backlog_s:.1f}s"
+                                if backlog == backlog else "no backlog of a full batch")
+                print(f"    received {res['received_by_server']:,}; shipper delivered "
+                      f"{during:,.0f} events/s during the load, lag at the end "
+                      f"{res['lag_at_end']:,}; draining the backlog: {backlog_text}; "
+                      f"lag 0 after {drain_s:.1f}s; worker RSS {res['worker_rss_mb']} MB",
+                      flush=True)
                 results[script.removesuffix(".lua")] = res
             results["worker_rss_mb_start"] = round(rss_start, 1)
             total_received = tracker.received()

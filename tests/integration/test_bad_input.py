@@ -159,6 +159,15 @@ def test_the_server_survived_and_kept_the_accepted_event(server: TrackerProcess)
     # answers and the event accepted before it is delivered.
     code, _, _ = server.request("POST", "/tr/v1/tr/", json.dumps({"ename": "after_abuse"}), JSON)
     assert code == 204
+    _, _, text = server.request("GET", "/metrics")
+    statuses = [line for line in text.decode().splitlines()
+                if line.startswith("tracker_http_requests_total{")]
+    assert statuses, "no request counters exposed"
+    assert not [s for s in statuses if 'status="5' in s and not s.endswith(" 0")], statuses
+    classes = [line for line in text.decode().splitlines()
+               if line.startswith("tracker_http_responses_total{")]
+    assert any('class="4xx"' in c for c in classes), classes  # the protocol's own 4xx count
+    assert not [c for c in classes if 'class="5xx"' in c and not c.endswith(" 0")], classes
     assert server.stop() == 0
     names = [r[0] for r in server.query("SELECT ename FROM events ORDER BY created_at")]
     assert names[0] == "before_abuse" and "after_abuse" in names

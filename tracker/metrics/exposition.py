@@ -85,11 +85,18 @@ def prometheus_text(workers: list[dict[str, Any]], shipper: dict[str, Any] | Non
 
     sinks = (shipper or {}).get("sinks", {})
     delivered, lag, batches, failures, dead = [], [], [], [], []
+    rows, flush = [], []
     for name, s in sorted(sinks.items()):
         sl = f'sink="{_label(name)}"'
         delivered.append((f"{{{sl}}}", sum(s.get("delivered", {}).values())))
         lag.append((f"{{{sl}}}", s.get("lag_events", 0)))
         dead.append((f"{{{sl}}}", s.get("dead_letters", 0)))
+        for table, n in sorted(s.get("delivered", {}).items()):
+            rows.append((f'{{{sl},table="{_label(table)}"}}', n))
+        latency = s.get("flush_latency_ms", {})
+        for q in ("p50", "p99", "max", "avg"):
+            if q in latency:
+                flush.append((f'{{{sl},stat="{q}"}}', latency[q]))
         for table, n in sorted(s.get("batches", {}).items()):
             batches.append((f'{{{sl},table="{_label(table)}"}}', n))
         for table, n in sorted(s.get("failures", {}).items()):
@@ -100,6 +107,9 @@ def prometheus_text(workers: list[dict[str, Any]], shipper: dict[str, Any] | Non
     metric("tracker_batch_failures_total", "counter", "Failed batch writes per sink and table.",
            failures)
     metric("tracker_dead_letters_total", "counter", "Rows a sink rejected permanently.", dead)
+    metric("tracker_rows_delivered_total", "counter", "Rows delivered per sink and table.", rows)
+    metric("tracker_flush_latency_ms", "gauge",
+           "Batch write latency per sink over recent flushes.", flush)
     return "\n".join(out) + "\n"
 
 
