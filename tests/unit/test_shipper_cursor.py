@@ -3,7 +3,7 @@ import os
 import orjson
 import pytest
 
-from tracker.shipper.atomicfile import write_atomic
+from tracker.atomicfile import write_atomic
 from tracker.shipper.cursor import CursorStore, cursor_path
 from tracker.shipper.deadletter import DeadLetters, deadletter_path
 from tracker.wal import Position

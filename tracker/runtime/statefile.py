@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from tracker.atomicfile import write_atomic
+
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
     """Replace `path` with `state` so readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(orjson.dumps(state))
-    os.replace(tmp, path)
+    write_atomic(path, orjson.dumps(state), durable=False)
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from tracker.shipper.atomicfile import write_atomic
+from tracker.atomicfile import write_atomic
 from tracker.wal import Position
 
 # Sink names become file names: keep them to a safe alphabet.

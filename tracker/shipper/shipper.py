@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
+from tracker.atomicfile import write_atomic
 from tracker.shipper.appended import AppendedCounter
-from tracker.shipper.atomicfile import write_atomic
 from tracker.shipper.batching import BatchPolicy, default_policies
 from tracker.shipper.breaker import Breaker
 from tracker.shipper.cursor import CursorStore, cursor_path

@@ -27,8 +27,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tracker.atomicfile import write_atomic
 from tracker.tls.challenges import Challenges
-from tracker.tls.files import write_atomic
 from tracker.tls.lock import try_lock
 from tracker.tls.paths import AcmePaths
 
@@ -144,7 +144,7 @@ def obtain_certificate(settings: AcmeSettings, store: Challenges) -> None:
             store.remove(token)
     if not order.fullchain_pem:
         raise AcmeError("the CA finished the order without a certificate")
-    write_atomic(paths.certificate, key_pem + order.fullchain_pem.encode("ascii"))
+    write_atomic(paths.certificate, key_pem + order.fullchain_pem.encode("ascii"), mode=0o600)
     log.info("ACME: certificate for %s stored in %s", ", ".join(settings.domains),
              paths.certificate)
 
@@ -157,7 +157,7 @@ def load_or_create_account_key(path: Path) -> ec.EllipticCurvePrivateKey:
         key = ec.generate_private_key(ec.SECP256R1())
         write_atomic(path, key.private_bytes(serialization.Encoding.PEM,
                                              serialization.PrivateFormat.PKCS8,
-                                             serialization.NoEncryption()))
+                                             serialization.NoEncryption()), mode=0o600)
         log.info("ACME: new account key in %s", path)
         return key
     if not isinstance(key, ec.EllipticCurvePrivateKey):

@@ -15,8 +15,8 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from tracker.atomicfile import write_atomic
 from tracker.http import Response
-from tracker.tls.files import write_atomic
 
 CHALLENGE_PREFIX = "/.well-known/acme-challenge/"
 # RFC 8555 8.3: the token is base64url without padding. Checking it keeps a

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tracker.tls.files import write_atomic
+from tracker.atomicfile import write_atomic
 
 
 def self_signed_pem(names: Sequence[str], days: float = 1.0) -> bytes:
@@ -53,7 +53,7 @@ def ensure_placeholder(cert_path: Path, names: Sequence[str]) -> bool:
     if cert_path.exists():
         return False
     aside = cert_path.with_name(f".{cert_path.name}.{os.getpid()}.placeholder")
-    write_atomic(aside, self_signed_pem(names))
+    write_atomic(aside, self_signed_pem(names), mode=0o600)  # holds the private key
     try:
         os.link(aside, cert_path)
     except FileExistsError:
