@@ -129,11 +129,11 @@ class Tracker:
                                      cwd=ROOT, start_new_session=True)
         wait_port(port)
         self.worker_pid = self._worker_pid()
-        subprocess.run(["taskset", "-p", "-c", SERVER_CPU, str(self.worker_pid)],
+        subprocess.run(["taskset", "-a", "-p", "-c", SERVER_CPU, str(self.worker_pid)],
                        check=True, capture_output=True)
         for pid in self._children():
             if pid != self.worker_pid:
-                subprocess.run(["taskset", "-p", "-c", LOAD_CPU, str(pid)],
+                subprocess.run(["taskset", "-a", "-p", "-c", LOAD_CPU, str(pid)],
                                check=True, capture_output=True)
 
     def _children(self) -> list[int]:
