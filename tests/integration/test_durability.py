@@ -79,6 +79,8 @@ def test_sigkill_under_load_loses_nothing_and_stores_nothing_twice(tracker_facto
     stored = dict(t.query("SELECT eid::VARCHAR, count(*) FROM events GROUP BY eid"))
     missing = [e for e in acked if e not in stored]
     doubled = [e for e, n in stored.items() if n > 1]
+    print(f"SIGKILL under load: {len(acked)} acknowledged by {CLIENTS} clients, "
+          f"{len(stored)} stored, {len(missing)} lost, {len(doubled)} stored twice")
     assert missing == [], f"{len(missing)} acknowledged events lost"
     assert doubled == [], f"{len(doubled)} events stored twice"
 
