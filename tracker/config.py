@@ -430,6 +430,8 @@ def _check_combinations(c: _Checker, cfg: Config) -> None:
                "or LetsEncryptDomains")
     if cfg.proxy_port_tls:
         c.fail("ProxyPortTLS", "TLS is not available in this version yet; remove ProxyPortTLS")
+    if cfg.geoip_database and not Path(cfg.geoip_database).is_file():
+        c.fail("GeoIPDatabase", f"no such file: {cfg.geoip_database}")
     for sink in cfg.notify:
         if sink.type not in IMPLEMENTED_SINK_TYPES:
             c.fail(f"Notify ({sink.name})", f"Type {sink.type!r} is not available in this "

@@ -23,7 +23,9 @@ READ_METHODS = ("GET", "HEAD")
 
 class TrackerApp:
     def __init__(self, tracking: TrackingRoutes, ops: OpsRoutes, cors: CorsPolicy,
-                 counters: RouteCounters):
+                 counters: RouteCounters,
+                 read_routes: dict[str, tuple[str, Handler]] | None = None):
+        """`read_routes`: more GET routes by exact path, as {path: (metric name, handler)}."""
         self._tracking = tracking
         self._cors = cors
         self._counters = counters
@@ -32,6 +34,7 @@ class TrackerApp:
             "/health": ("health", ops.health),
             "/status": ("status", ops.status),
             "/metrics": ("metrics", ops.metrics),
+            **(read_routes or {}),
         }
 
     def handle(self, request: Request) -> Reply | Awaitable[Reply]:

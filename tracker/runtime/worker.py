@@ -9,18 +9,22 @@ import logging
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import uvloop
 
 from tracker.config import Config
 from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder
+from tracker.geo import GeoIp
 from tracker.http import Limits, start_server
 from tracker.metrics.registry import RouteCounters
 from tracker.routes.app import TrackerApp
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ingest import Ingestor
 from tracker.routes.ops import OpsRoutes
+from tracker.routes.privacy import PrivacyRoutes
+from tracker.routes.redirect import RedirectRoute
 from tracker.routes.tracking import TrackingRoutes
 from tracker.runtime.lifecycle import setup_child
 from tracker.runtime.secrets import hash_secret
@@ -63,7 +67,15 @@ class _Worker:
                                   self.ingestor, cors, config.max_body_bytes)
         ops = OpsRoutes(config.run_directory, config.max_disk_mb << 20, config.workers,
                         self.state)
-        self.app = TrackerApp(tracking, ops, cors, self.counters)
+        geo = GeoIp(Path(config.geoip_database)) if config.geoip_database else None
+        privacy = PrivacyRoutes(geo, cors)
+        redirect = RedirectRoute(tracking, builder, self.ingestor, config.domains)
+        self.app = TrackerApp(tracking, ops, cors, self.counters, read_routes={
+            "/tr/v1/ppi/jds": ("jds", privacy.jurisdictions),
+            "/tr/v1/ppi/geoip": ("geoip", privacy.geoip),
+            "/tr/v1/rdr/": ("rdr", redirect.handle),
+            "/tr/v1/rdr": ("rdr", redirect.handle),
+        })
 
     def state(self) -> dict[str, Any]:
         return {
