@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from time import perf_counter
 from typing import Any
 
-from tracker.http import PrebuiltResponse, Reply, Request, Response
+from tracker.http import PrebuiltResponse, Reply, Request, Response, Upgrade
 from tracker.metrics.registry import RouteCounters
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ops import OpsRoutes
@@ -44,7 +44,8 @@ class TrackerApp:
         # The type test first: inspect.isawaitable is slow for the common replies.
         if kind is not PrebuiltResponse and kind is not Response and inspect.isawaitable(result):
             return self._finish_later(route, result, started)
-        self._counters.record(route, result.status, perf_counter() - started)
+        status = result.response.status if kind is Upgrade else result.status
+        self._counters.record(route, status, perf_counter() - started)
         return result
 
     async def _finish_later(self, route: str, result: Awaitable[Reply],

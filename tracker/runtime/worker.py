@@ -26,10 +26,12 @@ from tracker.routes.ops import OpsRoutes
 from tracker.routes.privacy import PrivacyRoutes
 from tracker.routes.redirect import RedirectRoute
 from tracker.routes.tracking import TrackingRoutes
+from tracker.routes.websocket import WebSocketRoute
 from tracker.runtime.lifecycle import setup_child
 from tracker.runtime.secrets import hash_secret
 from tracker.runtime.statefile import worker_state_path, write_state
 from tracker.wal import Syncer, WalWriter
+from tracker.ws import WsLimits
 
 log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.5
@@ -70,11 +72,17 @@ class _Worker:
         geo = GeoIp(Path(config.geoip_database)) if config.geoip_database else None
         privacy = PrivacyRoutes(geo, cors)
         redirect = RedirectRoute(tracking, builder, self.ingestor, config.domains)
+        websocket = WebSocketRoute(
+            tracking, builder, self.ingestor,
+            WsLimits(max_message_bytes=config.max_body_bytes,
+                     idle_timeout=config.connection_timeout),
+            config.allow_origin, lambda: self.server.state if self.server else None)
         self.app = TrackerApp(tracking, ops, cors, self.counters, read_routes={
             "/tr/v1/ppi/jds": ("jds", privacy.jurisdictions),
             "/tr/v1/ppi/geoip": ("geoip", privacy.geoip),
             "/tr/v1/rdr/": ("rdr", redirect.handle),
             "/tr/v1/rdr": ("rdr", redirect.handle),
+            "/tr/v1/ws": ("ws", websocket.handle),
         })
 
     def state(self) -> dict[str, Any]:

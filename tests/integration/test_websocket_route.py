@@ -1,0 +1,110 @@
+"""/tr/v1/ws through `tracker run` with 2 workers: acks, LZ4, and the size and JSON limits."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import time
+
+import lz4.block
+import pytest
+
+from tests.unit.ws_fake import client_frame
+from tracker.ws.frames import OP_BINARY, OP_TEXT, Close, Event, FrameParser, Message
+
+pytestmark = pytest.mark.integration
+
+
+class WsClient:
+    """A blocking RFC 6455 client for /tr/v1/ws."""
+
+    def __init__(self, port: int, query: str = ""):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.parser = FrameParser(1 << 20, 1 << 20, require_mask=False)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET /tr/v1/ws{query} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        buffer = b""
+        while b"\r\n\r\n" not in buffer:
+            chunk = self.sock.recv(4096)
+            assert chunk, "closed during the handshake"
+            buffer += chunk
+        self.head, _, rest = buffer.partition(b"\r\n\r\n")
+        self.parser.feed(rest)
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        self.sock.sendall(client_frame(opcode, payload))
+
+    def receive(self) -> Event:
+        while (event := self.parser.next_event()) is None:
+            chunk = self.sock.recv(65536)
+            assert chunk, "closed before a frame"
+            self.parser.feed(chunk)
+        return event
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _lz4(doc: object) -> bytes:
+    raw = json.dumps(doc).encode()
+    return struct.pack("<I", len(raw)) + lz4.block.compress(raw, store_size=False)
+
+
+def test_messages_are_acked_after_the_log_and_stored(tracker_factory) -> None:
+    t = tracker_factory(Workers=2).start()
+    sent = 0
+    for _ in range(3):  # several connections: both workers take some
+        ws = WsClient(t.port, "?ack=1")
+        assert ws.head.startswith(b"HTTP/1.1 101")
+        ws.send(OP_TEXT, json.dumps({"ename": "ws_text"}).encode())
+        ack = ws.receive()
+        assert isinstance(ack, Message) and json.loads(ack.data) == {"accepted": 1}
+        ws.send(OP_BINARY, _lz4({"batch": [{"ename": "ws_lz4", "score": i} for i in range(5)]}))
+        ack = ws.receive()
+        assert json.loads(ack.data) == {"accepted": 5}
+        ws.close()
+        sent += 6
+    assert t.stop() == 0
+    assert t.query("SELECT count(*) FROM events WHERE ename IN ('ws_text', 'ws_lz4')") == [(sent,)]
+
+
+def test_each_message_gets_its_own_server_time(tracker_factory) -> None:
+    t = tracker_factory().start()
+    ws = WsClient(t.port, "?ack=1")
+    ws.send(OP_TEXT, b'{"ename":"first"}')
+    ws.receive()
+    time.sleep(0.3)
+    ws.send(OP_TEXT, b'{"ename":"second"}')
+    ws.receive()
+    ws.close()
+    assert t.stop() == 0
+    (gap,) = t.query("SELECT max(created_at) - min(created_at) FROM events")[0]
+    assert gap.total_seconds() >= 0.25
+
+
+def test_lz4_bomb_and_bad_json_close_and_the_server_is_unaffected(tracker_factory) -> None:
+    t = tracker_factory(Workers=2, MaxBodyBytes=65536).start()
+    ws = WsClient(t.port, "?ack=1")
+    # A frame declaring 2 GB of JSON: refused from its 4-byte header alone.
+    ws.send(OP_BINARY, struct.pack("<I", 2 << 30) + b"\x00" * 64)
+    event = ws.receive()
+    assert isinstance(event, Close) and event.code == 1009
+    ws.close()
+    ws = WsClient(t.port)
+    ws.send(OP_TEXT, b"{not json")
+    event = ws.receive()
+    assert isinstance(event, Close) and event.code == 1007
+    ws.close()
+    assert t.request("GET", "/ping")[2] == b"pong"
+    ws = WsClient(t.port, "?ack=1")
+    ws.send(OP_TEXT, b'[{"ename":"after_bomb"}]')
+    assert json.loads(ws.receive().data) == {"accepted": 1}
+    ws.close()
+    assert t.stop() == 0
+    assert t.query("SELECT count(*) FROM events WHERE ename = 'after_bomb'") == [(1,)]
