@@ -11,6 +11,7 @@ from tracker.http import PrebuiltResponse, Reply, Request, Response, Upgrade
 from tracker.metrics.registry import RouteCounters
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ops import OpsRoutes
+from tracker.routes.ratelimit import RateLimitGate
 from tracker.routes.tracking import TrackingRoutes
 
 Handler = Callable[[Request], Any]
@@ -24,8 +25,11 @@ READ_METHODS = ("GET", "HEAD")
 class TrackerApp:
     def __init__(self, tracking: TrackingRoutes, ops: OpsRoutes, cors: CorsPolicy,
                  counters: RouteCounters,
-                 read_routes: dict[str, tuple[str, Handler]] | None = None):
-        """`read_routes`: more GET routes by exact path, as {path: (metric name, handler)}."""
+                 read_routes: dict[str, tuple[str, Handler]] | None = None,
+                 rate_limit: RateLimitGate | None = None):
+        """`read_routes`: more GET routes by exact path, as {path: (metric name, handler)};
+        `rate_limit`: RateLimitPerDay, checked before any route but the exempt ones."""
+        self._rate_limit = rate_limit
         self._tracking = tracking
         self._cors = cors
         self._counters = counters
@@ -55,6 +59,10 @@ class TrackerApp:
         return response
 
     def _dispatch(self, request: Request) -> tuple[str, Any]:
+        if self._rate_limit is not None:
+            refusal = self._rate_limit.refusal(request)
+            if refusal is not None:
+                return "rate_limited", refusal
         path = request.path
         for prefix, bare, kind in _PREFIXES:
             if path.startswith(prefix) or path == bare:

@@ -17,9 +17,10 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from tracker.config import Config
+from tracker.ratelimit import prepare_counter_file
 from tracker.runtime.secrets import hash_secret
 from tracker.runtime.shipper_process import shipper_main
-from tracker.runtime.worker import worker_main
+from tracker.runtime.worker import rate_limit_path, worker_main
 from tracker.sinks.base import RetryableError
 from tracker.sinks.build import build_sinks
 
@@ -37,6 +38,8 @@ def prepare(config: Config) -> None:
     for stale in config.run_directory.glob("*.json"):
         stale.unlink(missing_ok=True)
     hash_secret(config)
+    if config.rate_limit_per_day > 0:
+        prepare_counter_file(rate_limit_path(config))
     ensure_schema(config, skip_unreachable=True)
 
 

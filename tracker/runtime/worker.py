@@ -19,11 +19,13 @@ from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder
 from tracker.geo import GeoIp
 from tracker.http import Limits, start_server
 from tracker.metrics.registry import RouteCounters
+from tracker.ratelimit import DailyRateLimiter, ip_key_hasher
 from tracker.routes.app import TrackerApp
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ingest import Ingestor
 from tracker.routes.ops import OpsRoutes
 from tracker.routes.privacy import PrivacyRoutes
+from tracker.routes.ratelimit import RateLimitGate
 from tracker.routes.redirect import RedirectRoute
 from tracker.routes.tracking import TrackingRoutes
 from tracker.routes.websocket import WebSocketRoute
@@ -35,6 +37,11 @@ from tracker.ws import WsLimits
 
 log = logging.getLogger(__name__)
 PUBLISH_SECONDS = 0.5
+
+
+def rate_limit_path(config: Config) -> Path:
+    """The counter table every worker maps (the supervisor prepares it)."""
+    return config.run_directory / "ratelimit.shm"
 
 
 def worker_quota_bytes(config: Config) -> int:
@@ -77,7 +84,12 @@ class _Worker:
             WsLimits(max_message_bytes=config.max_body_bytes,
                      idle_timeout=config.connection_timeout),
             config.allow_origin, lambda: self.server.state if self.server else None)
-        self.app = TrackerApp(tracking, ops, cors, self.counters, read_routes={
+        gate = None
+        if config.rate_limit_per_day > 0:
+            limiter = DailyRateLimiter(rate_limit_path(config), config.rate_limit_per_day,
+                                       ip_key_hasher(hash_secret(config)))
+            gate = RateLimitGate(limiter, ClientIpResolver(list(config.trusted_proxies)))
+        self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, read_routes={
             "/tr/v1/ppi/jds": ("jds", privacy.jurisdictions),
             "/tr/v1/ppi/geoip": ("geoip", privacy.geoip),
             "/tr/v1/rdr/": ("rdr", redirect.handle),
