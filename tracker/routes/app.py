@@ -20,25 +20,29 @@ TRACKING_PREFIXES = (("/tr/v1/tr/", "tr"), ("/tr/v1/str/", "str"), ("/tr/v1/img/
 _PREFIXES = tuple((prefix, prefix[:-1], kind) for prefix, kind in TRACKING_PREFIXES)
 TRACKING_METHODS = ("GET", "HEAD", "POST")
 READ_METHODS = ("GET", "HEAD")
+POST_METHODS = ("POST",)
 
 
 class TrackerApp:
     def __init__(self, tracking: TrackingRoutes, ops: OpsRoutes, cors: CorsPolicy,
                  counters: RouteCounters,
                  read_routes: dict[str, tuple[str, Handler]] | None = None,
+                 post_routes: dict[str, tuple[str, Handler]] | None = None,
                  rate_limit: RateLimitGate | None = None):
-        """`read_routes`: more GET routes by exact path, as {path: (metric name, handler)};
-        `rate_limit`: RateLimitPerDay, checked before any route but the exempt ones."""
-        self._rate_limit = rate_limit
+        """`read_routes` / `post_routes`: more GET / POST routes by exact path, as
+        {path: (metric name, handler)}; `rate_limit`: RateLimitPerDay, checked
+        before any route but the exempt ones."""
         self._tracking = tracking
         self._cors = cors
         self._counters = counters
-        self._exact: dict[str, tuple[str, Handler]] = {
-            "/ping": ("ping", ops.ping),
-            "/health": ("health", ops.health),
-            "/status": ("status", ops.status),
-            "/metrics": ("metrics", ops.metrics),
-            **(read_routes or {}),
+        self._rate_limit = rate_limit
+        self._exact: dict[str, tuple[str, Handler, tuple[str, ...]]] = {
+            "/ping": ("ping", ops.ping, READ_METHODS),
+            "/health": ("health", ops.health, READ_METHODS),
+            "/status": ("status", ops.status, READ_METHODS),
+            "/metrics": ("metrics", ops.metrics, READ_METHODS),
+            **{p: (n, h, READ_METHODS) for p, (n, h) in (read_routes or {}).items()},
+            **{p: (n, h, POST_METHODS) for p, (n, h) in (post_routes or {}).items()},
         }
 
     def handle(self, request: Request) -> Reply | Awaitable[Reply]:
@@ -71,14 +75,14 @@ class TrackerApp:
                 if request.method not in TRACKING_METHODS:
                     return kind, _not_allowed(TRACKING_METHODS)
                 return kind, self._tracking.handle(request, kind, len(prefix))
-        exact = self._exact.get(path)
-        if exact is not None:
-            route, handler = exact
-            if request.method not in READ_METHODS:
-                return route, _not_allowed(READ_METHODS)
-            return route, handler(request)
         if request.method == "OPTIONS" and path.startswith("/tr/v1/"):
             return "preflight", self._cors.preflight(request)
+        exact = self._exact.get(path)
+        if exact is not None:
+            route, handler, methods = exact
+            if request.method not in methods:
+                return route, _not_allowed(methods)
+            return route, handler(request)
         return "not_found", Response.error(404, "no such route")
 
 

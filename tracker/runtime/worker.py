@@ -27,6 +27,7 @@ from tracker.routes.ops import OpsRoutes
 from tracker.routes.privacy import PrivacyRoutes
 from tracker.routes.ratelimit import RateLimitGate
 from tracker.routes.redirect import RedirectRoute
+from tracker.routes.revenue import RevenueRoute
 from tracker.routes.tracking import TrackingRoutes
 from tracker.routes.websocket import WebSocketRoute
 from tracker.runtime.lifecycle import setup_child
@@ -89,7 +90,11 @@ class _Worker:
             limiter = DailyRateLimiter(rate_limit_path(config), config.rate_limit_per_day,
                                        ip_key_hasher(hash_secret(config)))
             gate = RateLimitGate(limiter, ClientIpResolver(list(config.trusted_proxies)))
-        self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, read_routes={
+        revenue = RevenueRoute(self.ingestor, cors, config.max_body_bytes)
+        self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, post_routes={
+            "/tr/v1/ltv/": ("ltv", revenue.handle),
+            "/tr/v1/ltv": ("ltv", revenue.handle),
+        }, read_routes={
             "/tr/v1/ppi/jds": ("jds", privacy.jurisdictions),
             "/tr/v1/ppi/geoip": ("geoip", privacy.geoip),
             "/tr/v1/rdr/": ("rdr", redirect.handle),
