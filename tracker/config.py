@@ -60,6 +60,8 @@ class Config:
     tls_key: str | None = None
     use_local_tls: bool = False
     letsencrypt_domains: tuple[str, ...] = ()
+    letsencrypt_directory: str = "https://acme-v02.api.letsencrypt.org/directory"
+    letsencrypt_email: str | None = None
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     data_directory: Path = Path("./data")
     fsync: str = "interval"
@@ -139,6 +141,8 @@ _KEY_TO_FIELD = {
     "TLSKey": "tls_key",
     "UseLocalTLS": "use_local_tls",
     "LetsEncryptDomains": "letsencrypt_domains",
+    "LetsEncryptDirectory": "letsencrypt_directory",
+    "LetsEncryptEmail": "letsencrypt_email",
     "Workers": "workers",
     "DataDirectory": "data_directory",
     "Fsync": "fsync",
@@ -260,7 +264,7 @@ def _convert(c: _Checker, key: str, value: Any) -> Any:
     if key in ("ProxyPort", "ProxyPortTLS"):
         return c.listen(key, value)
     if key in ("TLSCert", "TLSKey", "HashSecret", "GeoIPDatabase", "StaticDirectory",
-               "ProxyUrl", "LogLevel"):
+               "ProxyUrl", "LogLevel", "LetsEncryptDirectory", "LetsEncryptEmail"):
         return c.string(key, value)
     if key in ("UseLocalTLS", "AnonymizeIP", "Cookieless", "PruneOldData"):
         return c.boolean(key, value)
@@ -428,8 +432,12 @@ def _check_combinations(c: _Checker, cfg: Config) -> None:
     ):
         c.fail("ProxyPortTLS", "needs TLSCert and TLSKey with UseLocalTLS: true, "
                "or LetsEncryptDomains")
-    if cfg.proxy_port_tls:
-        c.fail("ProxyPortTLS", "TLS is not available in this version yet; remove ProxyPortTLS")
+    if cfg.proxy_port_tls and cfg.use_local_tls and not cfg.letsencrypt_domains:
+        for key, value in (("TLSCert", cfg.tls_cert), ("TLSKey", cfg.tls_key)):
+            if value and not Path(value).is_file():
+                c.fail(key, f"no such file: {value}")
+    if cfg.proxy_port_tls and cfg.proxy_port_tls.port == cfg.proxy_port.port:
+        c.fail("ProxyPortTLS", "must differ from ProxyPort")
     if cfg.geoip_database and not Path(cfg.geoip_database).is_file():
         c.fail("GeoIPDatabase", f"no such file: {cfg.geoip_database}")
     for sink in cfg.notify:

@@ -23,6 +23,7 @@ from tracker.runtime.shipper_process import shipper_main
 from tracker.runtime.worker import rate_limit_path, worker_main
 from tracker.sinks.base import RetryableError
 from tracker.sinks.build import build_sinks
+from tracker.tls import AcmePaths, FileChallengeStore
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_SECONDS = 1.0
@@ -40,6 +41,13 @@ def prepare(config: Config) -> None:
     hash_secret(config)
     if config.rate_limit_per_day > 0:
         prepare_counter_file(rate_limit_path(config))
+    if config.letsencrypt_domains:
+        # The HTTPS port starts on a short-lived self-signed certificate until
+        # the first ACME order lands; workers pick the real one up by itself.
+        from tracker.tls.selfsigned import ensure_placeholder
+
+        paths = AcmePaths(config.data_directory, config.letsencrypt_domains)
+        ensure_placeholder(paths.certificate, config.letsencrypt_domains)
     ensure_schema(config, skip_unreachable=True)
 
 
@@ -73,6 +81,7 @@ class Supervisor:
         self._stop = threading.Event()
         self._workers: dict[int, BaseProcess] = {}
         self._shipper: BaseProcess | None = None
+        self._renewer: Any = None
 
     def _spawn_worker(self, index: int) -> None:
         proc = self._ctx.Process(target=worker_main, args=(self.config, index),
@@ -95,6 +104,8 @@ class Supervisor:
         self._spawn_shipper()
         for index in range(self.config.workers):
             self._spawn_worker(index)
+        if self.config.letsencrypt_domains:
+            self._renewer = start_acme_renewer(self.config)
         log.info("tracker listening on %s with %d worker(s); stores: %s",
                  self.config.proxy_port, self.config.workers,
                  ", ".join(s.name for s in self.config.notify))
@@ -115,6 +126,8 @@ class Supervisor:
             self._spawn_shipper()
 
     def _shutdown(self) -> None:
+        if self._renewer is not None:
+            self._renewer.stop()
         log.info("stopping: draining workers")
         timeout = self.config.shutdown_timeout
         for proc in self._workers.values():
@@ -125,6 +138,21 @@ class Supervisor:
             self._shipper.terminate()
             _join_or_kill([self._shipper], timeout + EXIT_GRACE_SECONDS)
         log.info("stopped")
+
+
+def start_acme_renewer(config: Config) -> Any:
+    """One ACME client per server, in the supervisor: it obtains and renews the
+    certificate; challenges are answered by any worker from files."""
+    from tracker.tls.acme import AcmeSettings
+    from tracker.tls.renewal import CertificateRenewer
+
+    paths = AcmePaths(config.data_directory, config.letsencrypt_domains)
+    settings = AcmeSettings(config.data_directory, config.letsencrypt_domains,
+                            directory_url=config.letsencrypt_directory,
+                            email=config.letsencrypt_email)
+    renewer = CertificateRenewer(settings, FileChallengeStore(paths.challenges))
+    renewer.start()
+    return renewer
 
 
 def _join_or_kill(procs: Any, timeout: float) -> None:

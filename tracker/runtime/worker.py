@@ -24,6 +24,7 @@ from tracker.routes.app import TrackerApp
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ingest import Ingestor
 from tracker.routes.ops import OpsRoutes
+from tracker.routes.plainport import PlainPortApp
 from tracker.routes.privacy import PrivacyRoutes
 from tracker.routes.ratelimit import RateLimitGate
 from tracker.routes.redirect import RedirectRoute
@@ -33,6 +34,7 @@ from tracker.routes.websocket import WebSocketRoute
 from tracker.runtime.lifecycle import setup_child
 from tracker.runtime.secrets import hash_secret
 from tracker.runtime.statefile import worker_state_path, write_state
+from tracker.tls import AcmePaths, CertificateStore, FileChallengeStore, HttpsRedirect
 from tracker.wal import Syncer, WalWriter
 from tracker.ws import WsLimits
 
@@ -43,6 +45,15 @@ PUBLISH_SECONDS = 0.5
 def rate_limit_path(config: Config) -> Path:
     """The counter table every worker maps (the supervisor prepares it)."""
     return config.run_directory / "ratelimit.shm"
+
+
+def certificate_store(config: Config) -> CertificateStore:
+    """The HTTPS certificate: the configured files, or the one ACME keeps renewed."""
+    if config.letsencrypt_domains:
+        return CertificateStore(AcmePaths(config.data_directory,
+                                          config.letsencrypt_domains).certificate)
+    assert config.tls_cert and config.tls_key
+    return CertificateStore(Path(config.tls_cert), Path(config.tls_key))
 
 
 def worker_quota_bytes(config: Config) -> int:
@@ -141,8 +152,20 @@ async def _serve(config: Config, index: int) -> None:
         max_connections=config.max_connections,
     )
     addr = config.proxy_port
+    plain_app: Any = worker.app
+    tls_server = None
+    if config.proxy_port_tls is not None:
+        tls_addr = config.proxy_port_tls
+        challenges = (FileChallengeStore(AcmePaths(config.data_directory,
+                                                   config.letsencrypt_domains).challenges)
+                      if config.letsencrypt_domains else None)
+        plain_app = PlainPortApp(worker.app, HttpsRedirect(tls_addr.port), challenges)
+        tls_server = await start_server(worker.app, tls_addr.host or "0.0.0.0", tls_addr.port,
+                                        limits, reuse_port=True,
+                                        ssl=certificate_store(config).server_context,
+                                        before_write=worker.ingestor.commit)
     # The log's group append is committed before each loop turn's answers go out.
-    worker.server = await start_server(worker.app, addr.host or "0.0.0.0", addr.port, limits,
+    worker.server = await start_server(plain_app, addr.host or "0.0.0.0", addr.port, limits,
                                        reuse_port=True, before_write=worker.ingestor.commit)
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -154,7 +177,11 @@ async def _serve(config: Config, index: int) -> None:
     log.info("worker %d serving on %s", index, addr)
     await stop.wait()
     log.info("worker %d draining", index)
-    await worker.server.shutdown(config.shutdown_timeout)
+    if tls_server is not None:
+        await asyncio.gather(worker.server.shutdown(config.shutdown_timeout),
+                             tls_server.shutdown(config.shutdown_timeout))
+    else:
+        await worker.server.shutdown(config.shutdown_timeout)
     try:
         worker.ingestor.commit()  # normally done already, before the last answers
     except Exception:
