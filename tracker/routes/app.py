@@ -12,6 +12,8 @@ from tracker.metrics.registry import RouteCounters
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ops import OpsRoutes
 from tracker.routes.ratelimit import RateLimitGate
+from tracker.routes.static import PREFIX as STATIC_PREFIX
+from tracker.routes.static import StaticFiles
 from tracker.routes.tracking import TrackingRoutes
 
 Handler = Callable[[Request], Any]
@@ -28,7 +30,8 @@ class TrackerApp:
                  counters: RouteCounters,
                  read_routes: dict[str, tuple[str, Handler]] | None = None,
                  post_routes: dict[str, tuple[str, Handler]] | None = None,
-                 rate_limit: RateLimitGate | None = None):
+                 rate_limit: RateLimitGate | None = None,
+                 static: StaticFiles | None = None):
         """`read_routes` / `post_routes`: more GET / POST routes by exact path, as
         {path: (metric name, handler)}; `rate_limit`: RateLimitPerDay, checked
         before any route but the exempt ones."""
@@ -36,6 +39,7 @@ class TrackerApp:
         self._cors = cors
         self._counters = counters
         self._rate_limit = rate_limit
+        self._static = static
         self._exact: dict[str, tuple[str, Handler, tuple[str, ...]]] = {
             "/ping": ("ping", ops.ping, READ_METHODS),
             "/health": ("health", ops.health, READ_METHODS),
@@ -75,6 +79,10 @@ class TrackerApp:
                 if request.method not in TRACKING_METHODS:
                     return kind, _not_allowed(TRACKING_METHODS)
                 return kind, self._tracking.handle(request, kind, len(prefix))
+        if self._static is not None and path.startswith(STATIC_PREFIX):
+            if request.method not in READ_METHODS:
+                return "pub", _not_allowed(READ_METHODS)
+            return "pub", self._static.handle(request)
         if request.method == "OPTIONS" and path.startswith("/tr/v1/"):
             return "preflight", self._cors.preflight(request)
         exact = self._exact.get(path)

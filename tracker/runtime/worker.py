@@ -29,6 +29,7 @@ from tracker.routes.privacy import PrivacyRoutes
 from tracker.routes.ratelimit import RateLimitGate
 from tracker.routes.redirect import RedirectRoute
 from tracker.routes.revenue import RevenueRoute
+from tracker.routes.static import StaticFiles
 from tracker.routes.tracking import TrackingRoutes
 from tracker.routes.websocket import WebSocketRoute
 from tracker.runtime.lifecycle import setup_child
@@ -102,7 +103,9 @@ class _Worker:
                                        ip_key_hasher(hash_secret(config)))
             gate = RateLimitGate(limiter, ClientIpResolver(list(config.trusted_proxies)))
         revenue = RevenueRoute(self.ingestor, cors, config.max_body_bytes)
-        self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, post_routes={
+        static = StaticFiles(Path(config.static_directory)) if config.static_directory else None
+        self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, static=static,
+                              post_routes={
             "/tr/v1/ltv/": ("ltv", revenue.handle),
             "/tr/v1/ltv": ("ltv", revenue.handle),
         }, read_routes={
