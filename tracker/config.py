@@ -438,6 +438,9 @@ def _check_combinations(c: _Checker, cfg: Config) -> None:
                 c.fail(key, f"no such file: {value}")
     if cfg.proxy_port_tls and cfg.proxy_port_tls.port == cfg.proxy_port.port:
         c.fail("ProxyPortTLS", "must differ from ProxyPort")
+    if cfg.proxy_url and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", cfg.proxy_url):
+        c.fail("ProxyUrl", f"must be an http(s) URL like http://127.0.0.1:3000, "
+               f"got {cfg.proxy_url!r}")
     if cfg.static_directory and not Path(cfg.static_directory).is_dir():
         c.fail("StaticDirectory", f"no such directory: {cfg.static_directory}")
     if cfg.geoip_database and not Path(cfg.geoip_database).is_file():

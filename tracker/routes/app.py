@@ -11,6 +11,8 @@ from tracker.http import PrebuiltResponse, Reply, Request, Response, Upgrade
 from tracker.metrics.registry import RouteCounters
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ops import OpsRoutes
+from tracker.routes.proxy import PREFIX as PROXY_PREFIX
+from tracker.routes.proxy import ReverseProxy
 from tracker.routes.ratelimit import RateLimitGate
 from tracker.routes.static import PREFIX as STATIC_PREFIX
 from tracker.routes.static import StaticFiles
@@ -31,7 +33,8 @@ class TrackerApp:
                  read_routes: dict[str, tuple[str, Handler]] | None = None,
                  post_routes: dict[str, tuple[str, Handler]] | None = None,
                  rate_limit: RateLimitGate | None = None,
-                 static: StaticFiles | None = None):
+                 static: StaticFiles | None = None,
+                 proxy: ReverseProxy | None = None):
         """`read_routes` / `post_routes`: more GET / POST routes by exact path, as
         {path: (metric name, handler)}; `rate_limit`: RateLimitPerDay, checked
         before any route but the exempt ones."""
@@ -40,6 +43,7 @@ class TrackerApp:
         self._counters = counters
         self._rate_limit = rate_limit
         self._static = static
+        self._proxy = proxy
         self._exact: dict[str, tuple[str, Handler, tuple[str, ...]]] = {
             "/ping": ("ping", ops.ping, READ_METHODS),
             "/health": ("health", ops.health, READ_METHODS),
@@ -79,6 +83,8 @@ class TrackerApp:
                 if request.method not in TRACKING_METHODS:
                     return kind, _not_allowed(TRACKING_METHODS)
                 return kind, self._tracking.handle(request, kind, len(prefix))
+        if self._proxy is not None and path.startswith(PROXY_PREFIX):
+            return "proxy", self._proxy.handle(request)
         if self._static is not None and path.startswith(STATIC_PREFIX):
             if request.method not in READ_METHODS:
                 return "pub", _not_allowed(READ_METHODS)

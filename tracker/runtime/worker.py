@@ -26,6 +26,7 @@ from tracker.routes.ingest import Ingestor
 from tracker.routes.ops import OpsRoutes
 from tracker.routes.plainport import PlainPortApp
 from tracker.routes.privacy import PrivacyRoutes
+from tracker.routes.proxy import ReverseProxy
 from tracker.routes.ratelimit import RateLimitGate
 from tracker.routes.redirect import RedirectRoute
 from tracker.routes.revenue import RevenueRoute
@@ -104,8 +105,10 @@ class _Worker:
             gate = RateLimitGate(limiter, ClientIpResolver(list(config.trusted_proxies)))
         revenue = RevenueRoute(self.ingestor, cors, config.max_body_bytes)
         static = StaticFiles(Path(config.static_directory)) if config.static_directory else None
+        proxy = (ReverseProxy(config.proxy_url, ClientIpResolver(list(config.trusted_proxies)))
+                 if config.proxy_url else None)
         self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, static=static,
-                              post_routes={
+                              proxy=proxy, post_routes={
             "/tr/v1/ltv/": ("ltv", revenue.handle),
             "/tr/v1/ltv": ("ltv", revenue.handle),
         }, read_routes={
