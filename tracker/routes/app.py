@@ -32,12 +32,13 @@ class TrackerApp:
                  counters: RouteCounters,
                  read_routes: dict[str, tuple[str, Handler]] | None = None,
                  post_routes: dict[str, tuple[str, Handler]] | None = None,
+                 routes: dict[str, tuple[str, Handler, tuple[str, ...]]] | None = None,
                  rate_limit: RateLimitGate | None = None,
                  static: StaticFiles | None = None,
                  proxy: ReverseProxy | None = None):
         """`read_routes` / `post_routes`: more GET / POST routes by exact path, as
-        {path: (metric name, handler)}; `rate_limit`: RateLimitPerDay, checked
-        before any route but the exempt ones."""
+        {path: (metric name, handler)}; `routes`: the same with their methods;
+        `rate_limit`: RateLimitPerDay, checked before any route but the exempt ones."""
         self._tracking = tracking
         self._cors = cors
         self._counters = counters
@@ -51,6 +52,7 @@ class TrackerApp:
             "/metrics": ("metrics", ops.metrics, READ_METHODS),
             **{p: (n, h, READ_METHODS) for p, (n, h) in (read_routes or {}).items()},
             **{p: (n, h, POST_METHODS) for p, (n, h) in (post_routes or {}).items()},
+            **(routes or {}),
         }
 
     def handle(self, request: Request) -> Reply | Awaitable[Reply]:

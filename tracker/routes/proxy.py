@@ -15,6 +15,7 @@ import httptools
 
 from tracker.events import ClientIpResolver
 from tracker.http import Request, Response
+from tracker.http.client import AnswerTooLarge, exchange
 
 PREFIX = "/api/"
 MAX_RESPONSE_BYTES = 32 << 20
@@ -23,28 +24,6 @@ TIMEOUT_SECONDS = 30.0
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection",
                         "content-length", "host"})
-
-
-class _Answer:
-    """httptools callbacks collecting one upstream response."""
-
-    def __init__(self) -> None:
-        self.headers: list[tuple[str, str]] = []
-        self.body = bytearray()
-        self.done = False
-        self.too_big = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
-
-    def on_body(self, data: bytes) -> None:
-        if len(self.body) + len(data) > MAX_RESPONSE_BYTES:
-            self.too_big = True
-        else:
-            self.body += data
-
-    def on_message_complete(self) -> None:
-        self.done = True
 
 
 class ReverseProxy:
@@ -78,25 +57,13 @@ class ReverseProxy:
             async with asyncio.timeout(TIMEOUT_SECONDS):
                 reader, writer = await asyncio.open_connection(
                     self._host, self._port, ssl=True if self._tls else None)
-                try:
-                    writer.write(self._head(request) + request.body)
-                    answer = _Answer()
-                    parser = httptools.HttpResponseParser(answer)
-                    while not answer.done and not answer.too_big:
-                        chunk = await reader.read(65536)
-                        if not chunk:
-                            break
-                        parser.feed_data(chunk)
-                    status = parser.get_status_code()
-                finally:
-                    writer.close()
+                answer = await exchange(reader, writer, self._head(request) + request.body,
+                                        MAX_RESPONSE_BYTES)
         except TimeoutError:
             return Response.error(504, "the upstream did not answer in time")
+        except AnswerTooLarge:
+            return Response.error(502, "the upstream's answer is too large")
         except (OSError, httptools.HttpParserError):
             return Response.error(502, "the upstream is unreachable or answered badly")
-        if answer.too_big:
-            return Response.error(502, "the upstream's answer is too large")
-        if not answer.done and status == 0:
-            return Response.error(502, "the upstream closed without answering")
         headers = [(k, v) for k, v in answer.headers if k.lower() not in HOP_BY_HOP]
-        return Response(status, headers, bytes(answer.body))
+        return Response(answer.status, headers, bytes(answer.body))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
+
+import uvloop
 
 from tracker.config import Config
 from tracker.runtime.lifecycle import setup_child
+from tracker.runtime.readapi import read_service, serve_reads_until_stopped
 from tracker.shipper import Shipper
 from tracker.sinks.build import build_sinks
 
@@ -18,13 +19,13 @@ RETIRE_SECONDS = 1.0
 
 def shipper_main(config: Config) -> None:
     setup_child("shipper", config.log_level)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    shipper = Shipper(config.data_directory, build_sinks(config),
-                      retire_interval=RETIRE_SECONDS)
+    sinks = build_sinks(config)
+    shipper = Shipper(config.data_directory, sinks, retire_interval=RETIRE_SECONDS)
     shipper.start()
     log.info("shipper delivering to %s", ", ".join(s.name for s in config.notify))
-    stop.wait()
+    # The main thread serves the routes' reads until SIGTERM (the runners are threads).
+    service = read_service(config, [sink for sink, _ in sinks])
+    uvloop.run(serve_reads_until_stopped(config, service))
     log.info("shipper stopping: delivering what is in the log (up to %ss)",
              config.shutdown_timeout)
     complete = shipper.stop(config.shutdown_timeout)

@@ -15,12 +15,13 @@ from typing import Any
 import uvloop
 
 from tracker.config import Config
-from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder
+from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder, KeyedHasher
 from tracker.geo import GeoIp
 from tracker.http import Limits, start_server
 from tracker.metrics.registry import RouteCounters
 from tracker.ratelimit import DailyRateLimiter, ip_key_hasher
 from tracker.routes.app import TrackerApp
+from tracker.routes.consent import ConsentRoutes
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ingest import Ingestor
 from tracker.routes.ops import OpsRoutes
@@ -34,6 +35,8 @@ from tracker.routes.static import StaticFiles
 from tracker.routes.tracking import TrackingRoutes
 from tracker.routes.websocket import WebSocketRoute
 from tracker.runtime.lifecycle import setup_child
+from tracker.runtime.readapi import read_socket_path
+from tracker.runtime.readclient import ShipperReads
 from tracker.runtime.secrets import hash_secret
 from tracker.runtime.statefile import worker_state_path, write_state
 from tracker.tls import AcmePaths, CertificateStore, FileChallengeStore, HttpsRedirect
@@ -104,11 +107,16 @@ class _Worker:
                                        ip_key_hasher(hash_secret(config)))
             gate = RateLimitGate(limiter, ClientIpResolver(list(config.trusted_proxies)))
         revenue = RevenueRoute(self.ingestor, cors, config.max_body_bytes)
+        consent = ConsentRoutes(tracking, self.ingestor, ShipperReads(read_socket_path(config)),
+                                KeyedHasher(hash_secret(config)), config.anonymize_ip, geo, cors,
+                                config.max_body_bytes)
         static = StaticFiles(Path(config.static_directory)) if config.static_directory else None
         proxy = (ReverseProxy(config.proxy_url, ClientIpResolver(list(config.trusted_proxies)))
                  if config.proxy_url else None)
         self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, static=static,
-                              proxy=proxy, post_routes={
+                              proxy=proxy, routes={
+            "/tr/v1/ppi/agree": ("agree", consent.handle, ("GET", "HEAD", "POST")),
+        }, post_routes={
             "/tr/v1/ltv/": ("ltv", revenue.handle),
             "/tr/v1/ltv": ("ltv", revenue.handle),
         }, read_routes={

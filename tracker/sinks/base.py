@@ -64,3 +64,17 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """Flush and release everything; safe to call twice."""
+
+
+@runtime_checkable
+class ReadableSink(Protocol):
+    """A sink that can also answer the few reads routes need (consent history, ...).
+
+    Called from another thread than the one writing: implementations use a
+    connection of their own. Values come back in row-dict form (uuid as text,
+    ts as int milliseconds, json parsed, decimal as text).
+    """
+
+    def read_rows(self, table: Table, column: str, value: str,
+                  limit: int) -> list[dict[str, Any]]:
+        """Rows of `table` whose `column` equals `value`, newest first."""

@@ -45,8 +45,9 @@ from tracker._fast import ColumnBatch, TableBuffer, encode_block
 from tracker._fast.native_py import encode_block as encode_any_batch
 from tracker._fast.native_types import plan_block
 from tracker.model.tables import TABLES, Table
+from tracker.model.values import row_dict
 from tracker.sinks.base import Batch, PermanentError, RetryableError, SinkError
-from tracker.sinks.clickhouse_errors import SchemaChanged
+from tracker.sinks.clickhouse_errors import SchemaChanged, short_message
 from tracker.sinks.clickhouse_http import HttpInserter
 from tracker.sinks.clickhouse_schema import detect_features, load_schema, target_table
 
@@ -166,6 +167,26 @@ class ClickHouseSink:
                       password=self._password, secure=self.secure,
                       connect_timeout=self.connect_timeout,
                       send_receive_timeout=self.timeout, client_name="tracker")
+
+    def read_rows(self, table: Table, column: str, value: str,
+                  limit: int) -> list[dict[str, Any]]:
+        """ReadableSink: with FINAL, so replayed rows show once; a client of its own."""
+        if column not in table.column_names:
+            raise ValueError(f"{table.name} has no column {column!r}")
+        client = self.client(self.database)
+        try:
+            found, types = client.execute(
+                f"SELECT * FROM {target_table(table.name, self.cluster)} FINAL "
+                f"WHERE toString({column}) = %(value)s "
+                f"ORDER BY {table.time_column} DESC LIMIT {int(limit)}",
+                {"value": value}, with_column_types=True)
+        except (driver_errors.Error, OSError, EOFError) as exc:
+            reason = short_message(str(exc).encode())
+            raise RetryableError(f"{self.name}: read failed: {reason}") from exc
+        finally:
+            client.disconnect()
+        names = [name for name, _ in types]
+        return [row_dict(table, names, row) for row in found]
 
     def open(self) -> None:
         """Create the database and tables when missing, read their columns; a no-op when open."""

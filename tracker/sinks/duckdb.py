@@ -35,12 +35,14 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from tracker.model.tables import PAYMENTS, TABLES, Table
+from tracker.model.values import row_dict
 from tracker.sinks.base import Batch, PermanentError, RetryableError
 from tracker.sinks.duckdb_schema import SQL_TYPES, load_schema, model_mismatches
 
@@ -283,6 +285,28 @@ class DuckDBSink:
         except BaseException:
             _rollback(con)
             raise
+
+    def read_rows(self, table: Table, column: str, value: str,
+                  limit: int) -> list[dict[str, Any]]:
+        """ReadableSink: a cursor is a connection of its own to the same database,
+        safe beside the writing thread."""
+        if column not in table.column_names:
+            raise ValueError(f"{table.name} has no column {column!r}")
+        con = self._con
+        if con is None:
+            raise RetryableError(f"{self.name}: not open")
+        try:
+            cur = con.cursor()
+            try:
+                cur.execute(f'SELECT * FROM {table.name} WHERE "{column}" = ? '
+                            f"ORDER BY {table.time_column} DESC LIMIT ?", [value, limit])
+                names = [d[0] for d in cur.description]
+                found = cur.fetchall()
+            finally:
+                cur.close()
+        except duckdb.Error as exc:
+            raise RetryableError(f"{self.name}: read failed: {exc}") from exc
+        return [row_dict(table, names, values) for values in found]
 
     def close(self) -> None:
         """Checkpoint and close; safe to call twice."""

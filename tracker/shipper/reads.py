@@ -1,0 +1,78 @@
+"""Reads for the routes (consent history, ...): the store's rows plus the log's tail.
+
+A row acknowledged a moment ago may still be in a worker's log, not yet in the
+store. Merging what the store holds with the records after the sink's saved
+cursor makes every acknowledged write readable at once. Rows found in both
+(the cursor is saved at most every 100 ms) are merged by the table's key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from tracker.model.tables import Table
+from tracker.shipper.cursor import CursorStore, cursor_path
+from tracker.sinks.base import ReadableSink, Sink
+from tracker.wal import Position, WalReader, list_worker_dirs, segment_files
+
+# How much of each worker's newest log a read scans at most: reads stay fast
+# while a store is far behind (rows older than that are in the store or will be).
+TAIL_SCAN_BYTES = 64 << 20
+
+
+class ReadService:
+    def __init__(self, data_dir: Path, sink: Sink):
+        if not isinstance(sink, ReadableSink):
+            raise TypeError(f"store {sink.name} cannot answer reads")
+        self._sink = sink
+        self._wal_root = data_dir / "wal"
+        self._cursors = CursorStore(cursor_path(data_dir, sink.name))
+
+    def rows(self, table: Table, column: str, value: str, limit: int = 1000
+             ) -> list[dict[str, Any]]:
+        """Rows whose `column` equals `value`, newest first."""
+        stored = self._sink.read_rows(table, column, value, limit)  # type: ignore[attr-defined]
+        merged = {row[table.key]: row for row in stored}
+        for row in self._pending(table, column, value):
+            merged.setdefault(row[table.key], row)
+        newest_first = sorted(merged.values(), key=lambda r: r.get(table.time_column, 0),
+                              reverse=True)
+        return newest_first[:limit]
+
+    def _pending(self, table: Table, column: str, value: str) -> list[dict[str, Any]]:
+        cursors = self._cursors.load()
+        found = []
+        for directory in list_worker_dirs(self._wal_root):
+            reader = WalReader(directory, _scan_start(directory, cursors.get(directory.name)))
+            try:
+                while records := reader.read(max_records=10_000, max_bytes=8 << 20):
+                    for record in records:
+                        if record.table_id != table.table_id:
+                            continue
+                        found.extend(r for r in orjson.loads(record.payload)
+                                     if r.get(column) == value)
+            finally:
+                reader.close()
+        return found
+
+
+def _scan_start(directory: Path, cursor: Position | None) -> Position | None:
+    """The cursor, or a later segment start when the tail after it is too long to scan."""
+    total = 0
+    start_seq = None
+    for seq, path in reversed(segment_files(directory)):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            continue
+        start_seq = seq
+        if total >= TAIL_SCAN_BYTES:
+            break
+    if start_seq is None:
+        return cursor
+    if cursor is not None and cursor.segment >= start_seq:
+        return cursor
+    return Position(start_seq, 0, 0)
