@@ -68,3 +68,30 @@ def _known_ip(mmdb) -> str:
                 return str(network.network_address + 1) if network.num_addresses > 1 \
                     else str(network.network_address)
     raise AssertionError("the test database has no located network")
+
+
+def test_events_are_placed_by_geoip_and_gated_by_consent(tracker_factory, tmp_path) -> None:
+    mmdb = write_city_db(tmp_path / "city.mmdb")
+    t = tracker_factory(Workers=2, GeoIPDatabase=str(mmdb), TrustedProxies=["127.0.0.0/8"]).start()
+    london, mountain_view = "81.2.69.7", "8.8.8.8"
+    cases = [  # (client, consent cookie, event name)
+        (london, None, "gb_no_consent"),     # UK GDPR, no analytics bit: cookieless
+        (london, "5", "gb_analytics"),       # 1 + 4: analytics granted
+        (mountain_view, None, "us_ca"),      # CCPA is opt-out: cookies allowed
+    ]
+    cookies_set = {}
+    for ip, consent, name in cases:
+        headers = {"X-Forwarded-For": ip, "User-Agent": "Mozilla/5.0 test"}
+        if consent:
+            headers["Cookie"] = f"CookieConsent={consent}"
+        status, got, _ = t.request("GET", f"/tr/v1/tr/ename/{name}/country/FR", headers=headers)
+        assert status == 204
+        cookies_set[name] = got["set-cookie"]
+    assert cookies_set["gb_no_consent"] == ""
+    assert "vid=" in cookies_set["gb_analytics"] and "vid=" in cookies_set["us_ca"]
+    assert t.stop() == 0
+    rows = {r[0]: r[1:] for r in t.query(
+        "SELECT ename, country, region, city, cflags FROM events")}
+    assert rows["gb_no_consent"][:3] == ("GB", "ENG", "London")  # GeoIP wins over "FR"
+    assert rows["gb_analytics"][3] == 5
+    assert rows["us_ca"][:2] == ("US", "CA")

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tracker._fast import decode_query
-from tracker.events import EventBuilder, FieldError
+from tracker.events import FieldError
 from tracker.http import Request, Response
 from tracker.model.tables import EVENTS
 from tracker.routes.ingest import WAL_FULL_RETRY_AFTER, Ingestor
@@ -42,10 +42,8 @@ def redirect_refusal(target: str, domains: frozenset[str]) -> str | None:
 
 
 class RedirectRoute:
-    def __init__(self, tracking: TrackingRoutes, builder: EventBuilder, ingestor: Ingestor,
-                 domains: tuple[str, ...]):
+    def __init__(self, tracking: TrackingRoutes, ingestor: Ingestor, domains: tuple[str, ...]):
         self._tracking = tracking
-        self._builder = builder
         self._ingest = ingestor
         self._domains = frozenset(d.lower().rstrip(".") for d in domains)
 
@@ -62,7 +60,9 @@ class RedirectRoute:
         fields.setdefault("etyp", "redirect")
         fields["urlto"] = target  # not a column: lands in params
         try:
-            row, cookies = self._builder.build(fields, self._tracking.context(request))
+            ctx = self._tracking.context(request)
+            row, cookies = self._tracking.build_event(fields, ctx,
+                                                      self._tracking.place_of(ctx.client_ip))
         except FieldError as e:
             return Response.error(400, str(e))
         try:

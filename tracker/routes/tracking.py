@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from tracker._fast import decode_path_pairs, decode_query
+from tracker.consent import ConsentGate, effective_cflags
 from tracker.events import ClientIpResolver, EventBuilder, FieldError, RequestContext
+from tracker.geo import GeoIp
 from tracker.http import PrebuiltResponse, Request, Response
 from tracker.model.tables import EVENTS
 from tracker.routes.body import BodyError, decompress, parse_events
@@ -29,8 +31,14 @@ class TrackingRoutes:
     """Turns tracking requests into `events` rows appended to the log."""
 
     def __init__(self, builder: EventBuilder, ip_resolver: ClientIpResolver,
-                 ingestor: Ingestor, cors: CorsPolicy, max_body_bytes: int):
+                 ingestor: Ingestor, cors: CorsPolicy, max_body_bytes: int, *,
+                 geo: GeoIp | None = None, gate: ConsentGate | None = None):
+        """`geo` places every event (GeoIP wins over declared values); `gate`
+        switches an event to the cookieless form where its place requires consent
+        and the analytics bit is missing (SPEC 3.4)."""
         self._builder = builder
+        self._geo = geo
+        self._gate = gate if gate is not None else ConsentGate()
         self._ips = ip_resolver
         self._ingest = ingestor
         self._cors = cors
@@ -118,15 +126,16 @@ class TrackingRoutes:
             return Response.error(400, f"bad field in the URL: {e}",
                                   self._cors_headers(request))
         ctx = self.context(request)
+        place = self.place_of(ctx.client_ip)
         if is_batch:
-            rows, eids, rejected, cookies = self._build_batch(items, ctx)
+            rows, eids, rejected, cookies = self._build_batch(items, ctx, place)
             if not rows:
                 headers = [*self._cors_headers(request), NO_STORE]
                 return Response.json(400, {"error": "no valid events in the request",
                                            "accepted": 0, "rejected": rejected}, headers)
         else:  # one event, always an object (see _candidates)
             try:
-                row, update = self._builder.build(items[0], ctx)
+                row, update = self.build_event(items[0], ctx, place)
             except FieldError as e:
                 return Response.error(400, str(e), self._cors_headers(request))
             rows = [row]
@@ -146,7 +155,28 @@ class TrackingRoutes:
             return response
         return _after(durable, response)
 
-    def _build_batch(self, items: list[Any], ctx: RequestContext
+    def place_of(self, ip: str) -> dict[str, Any] | None:
+        """The client's place columns from GeoIP (cached there), or None."""
+        if self._geo is None:
+            return None
+        found = self._geo.lookup(ip)
+        return found.columns() if found is not None else None
+
+    def build_event(self, item: dict[str, Any], ctx: RequestContext,
+              place: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
+        """One event's row: placed, gated by consent where its place requires it."""
+        if place:
+            item = {**item, **place}
+        elif "country" not in item:  # no place known: nothing for the gate to decide
+            return self._builder.build(item, ctx)
+        country, region = item.get("country"), item.get("region")
+        decision = self._gate.decide(effective_cflags(item, ctx.cookie_consent),
+                                     country if isinstance(country, str) else None,
+                                     region if isinstance(region, str) else None)
+        return self._builder.build(item, ctx, cookieless_form=decision.cookieless_form)
+
+    def _build_batch(self, items: list[Any], ctx: RequestContext,
+                     place: dict[str, Any] | None = None
                      ) -> tuple[list[dict[str, Any]], list[str | None],
                                 list[dict[str, Any]], Headers]:
         """Rows of the valid events, every event's eid (None if rejected), the
@@ -161,7 +191,7 @@ class TrackingRoutes:
                 eids.append(None)
                 continue
             try:
-                row, update = self._builder.build(item, ctx)
+                row, update = self.build_event(item, ctx, place)
             except FieldError as e:
                 rejected.append({"index": index, "error": str(e)})
                 eids.append(None)

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tracker.events import EventBuilder, FieldError
+from tracker.events import FieldError
 from tracker.http import Request, Response, ServerState, Upgrade
 from tracker.model.tables import EVENTS
 from tracker.routes.ingest import Ingestor
@@ -19,11 +19,10 @@ TRY_AGAIN_LATER = 1013
 
 
 class WebSocketRoute:
-    def __init__(self, tracking: TrackingRoutes, builder: EventBuilder, ingestor: Ingestor,
+    def __init__(self, tracking: TrackingRoutes, ingestor: Ingestor,
                  limits: WsLimits, allow_origin: tuple[str, ...],
                  server_state: Callable[[], ServerState | None]):
         self._tracking = tracking
-        self._builder = builder
         self._ingest = ingestor
         self._limits = limits
         self._allow_origin = allow_origin
@@ -35,12 +34,13 @@ class WebSocketRoute:
         async def on_message(items: list[Any], is_batch: bool) -> int:
             # The socket lives long: each message gets its own server time.
             now = ctx._replace(now_ms=int(time.time() * 1000))
+            place = self._tracking.place_of(ctx.client_ip)
             rows = []
             for item in items:
                 if not isinstance(item, dict):
                     continue
                 try:
-                    row, _ = self._builder.build(item, now)
+                    row, _ = self._tracking.build_event(item, now, place)
                 except FieldError:
                     continue  # a bad event is dropped; the ack counts what was accepted
                 rows.append(row)

@@ -15,6 +15,7 @@ from typing import Any
 import uvloop
 
 from tracker.config import Config
+from tracker.consent import ConsentGate
 from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder, KeyedHasher
 from tracker.geo import GeoIp
 from tracker.http import Limits, start_server
@@ -89,15 +90,16 @@ class _Worker:
             hash_secret(config), anonymize_ip=config.anonymize_ip,
             cookieless=config.cookieless))
         cors = CorsPolicy(config.allow_origin)
+        geo = GeoIp(Path(config.geoip_database)) if config.geoip_database else None
         tracking = TrackingRoutes(builder, ClientIpResolver(list(config.trusted_proxies)),
-                                  self.ingestor, cors, config.max_body_bytes)
+                                  self.ingestor, cors, config.max_body_bytes, geo=geo,
+                                  gate=ConsentGate(cookieless=config.cookieless))
         ops = OpsRoutes(config.run_directory, config.max_disk_mb << 20, config.workers,
                         self.state)
-        geo = GeoIp(Path(config.geoip_database)) if config.geoip_database else None
         privacy = PrivacyRoutes(geo, cors)
-        redirect = RedirectRoute(tracking, builder, self.ingestor, config.domains)
+        redirect = RedirectRoute(tracking, self.ingestor, config.domains)
         websocket = WebSocketRoute(
-            tracking, builder, self.ingestor,
+            tracking, self.ingestor,
             WsLimits(max_message_bytes=config.max_body_bytes,
                      idle_timeout=config.connection_timeout),
             config.allow_origin, lambda: self.server.state if self.server else None)
