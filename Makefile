@@ -34,7 +34,7 @@ bench-compare:
 	$(BIN)/python bench/compare.py bench/baseline.json .benchmarks/latest.json
 
 bench-baseline:
-	cp .benchmarks/latest.json bench/baseline.json
+	$(BIN)/python bench/compare.py --save-baseline .benchmarks/latest.json bench/baseline.json
 
 loadtest: setup
 	bash loadtest/run.sh

@@ -17,6 +17,22 @@ def medians(path: Path) -> dict[str, float]:
     return {b["fullname"]: b["stats"]["median"] for b in doc["benchmarks"]}
 
 
+def save_baseline(latest: str = ".benchmarks/latest.json",
+                  baseline: str = "bench/baseline.json") -> int:
+    """Keep each benchmark's statistics only (the raw timings are megabytes)."""
+    doc = json.loads(Path(latest).read_text())
+    keep = {"machine_info": {k: doc["machine_info"].get(k) for k in
+                             ("node", "processor", "machine", "python_version", "cpu")},
+            "datetime": doc.get("datetime"),
+            "benchmarks": [{"fullname": b["fullname"],
+                            "stats": {k: b["stats"][k] for k in
+                                      ("min", "max", "mean", "median", "stddev", "rounds")}}
+                           for b in doc["benchmarks"]]}
+    Path(baseline).write_text(json.dumps(keep, indent=1) + "\n")
+    print(f"{baseline}: {len(keep['benchmarks'])} benchmarks")
+    return 0
+
+
 def main(baseline: str = "bench/baseline.json", latest: str = ".benchmarks/latest.json") -> int:
     base, new = medians(Path(baseline)), medians(Path(latest))
     width = max(len(n) for n in base | new)
@@ -37,4 +53,6 @@ def _us(seconds: float | None) -> str:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--save-baseline"]:
+        raise SystemExit(save_baseline(*sys.argv[2:]))
     raise SystemExit(main(*sys.argv[1:]))
