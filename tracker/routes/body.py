@@ -66,3 +66,14 @@ def parse_events(body: bytes) -> tuple[list[Any], bool]:
         raise BodyError(413, f"too many events in one request (at most "
                         f"{MAX_EVENTS_PER_REQUEST})")
     return doc, True
+
+
+def parse_json_object(body: bytes, encoding: str | None, limit: int) -> dict[str, Any]:
+    """A body that must be one JSON object (payments, consent records)."""
+    try:
+        doc = orjson.loads(decompress(body, encoding, limit))
+    except orjson.JSONDecodeError:
+        raise BodyError(400, "the body is not valid JSON") from None
+    if not isinstance(doc, dict):
+        raise BodyError(400, "the body must be a JSON object")
+    return doc

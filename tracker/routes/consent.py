@@ -10,17 +10,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from tracker._fast import decode_query, normalize_uuid
 from tracker.consent import build_agreement
 from tracker.events import FieldError, KeyedHasher
 from tracker.geo import GeoIp
 from tracker.http import Request, Response
 from tracker.model.tables import AGREEMENTS
-from tracker.routes.body import BodyError, decompress
+from tracker.routes.body import BodyError, parse_json_object
 from tracker.routes.cors import CorsPolicy
-from tracker.routes.ingest import WAL_FULL_RETRY_AFTER, Ingestor
+from tracker.routes.ingest import Ingestor, after_durable, wal_full
 from tracker.routes.tracking import TrackingRoutes
 from tracker.runtime.readclient import ShipperReads, ShipperUnavailable
 from tracker.wal import WalFullError
@@ -49,14 +47,10 @@ class ConsentRoutes:
     def _agree(self, request: Request) -> Any:
         headers = [*self._cors.headers(request), NO_STORE]
         try:
-            body = orjson.loads(decompress(request.body, request.headers.get(
-                "content-encoding"), self._max_body))
+            body = parse_json_object(request.body, request.headers.get("content-encoding"),
+                                     self._max_body)
         except BodyError as e:
             return Response.error(e.status, e.message, headers)
-        except orjson.JSONDecodeError:
-            return Response.error(400, "the body is not valid JSON", headers)
-        if not isinstance(body, dict):
-            return Response.error(400, "the body must be a JSON object", headers)
         ctx = self._tracking.context(request)
         try:
             row = build_agreement(body, ctx, self._hasher, self._anonymize_ip, self._geo)
@@ -65,10 +59,9 @@ class ConsentRoutes:
         try:
             durable = self._ingest.append(AGREEMENTS, [row])
         except WalFullError:
-            return Response.error(503, "the server is overloaded; retry later",
-                                  [*headers, ("Retry-After", str(WAL_FULL_RETRY_AFTER))])
+            return wal_full(headers)
         response = Response.json(200, {"aid": row["aid"]}, headers)
-        return response if durable is None else _after(durable, response)
+        return response if durable is None else after_durable(durable, response)
 
     async def _history(self, request: Request) -> Response:
         headers = [*self._cors.headers(request), NO_STORE]
@@ -93,7 +86,3 @@ def _iso(ms: Any) -> Any:
         return ms
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
 
-
-async def _after(durable: Any, response: Response) -> Response:
-    await durable
-    return response

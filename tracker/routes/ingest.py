@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from tracker.http import Response
 from tracker.model.tables import Table
 from tracker.wal import Syncer, WalFullError, WalWriter
 from tracker.wal.format import RECORD_HEAD_SIZE
@@ -128,3 +129,15 @@ def _merge(items: list[tuple[bytes, int]]) -> tuple[int, bytes]:
     # Each payload is a non-empty JSON array: splice their elements into one.
     body = b",".join([payload[1:-1] for payload, _ in items])
     return sum([count for _, count in items]), b"[" + body + b"]"
+
+
+async def after_durable(durable: asyncio.Future[Any], response: Any) -> Any:
+    """Answer with `response` once `durable` (the fsync of "always") completed."""
+    await durable
+    return response
+
+
+def wal_full(headers: Any = ()) -> Response:
+    """The answer while the log is at its quota: retry later, nothing was stored."""
+    return Response.error(503, "the server is overloaded; retry later",
+                          [*headers, ("Retry-After", str(WAL_FULL_RETRY_AFTER))])

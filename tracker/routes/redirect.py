@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,7 +9,7 @@ from tracker._fast import decode_query
 from tracker.events import FieldError
 from tracker.http import Request, Response
 from tracker.model.tables import EVENTS
-from tracker.routes.ingest import WAL_FULL_RETRY_AFTER, Ingestor
+from tracker.routes.ingest import Ingestor, after_durable, wal_full
 from tracker.routes.tracking import TrackingRoutes
 from tracker.wal import WalFullError
 
@@ -68,13 +67,8 @@ class RedirectRoute:
         try:
             durable = self._ingest.append(EVENTS, [row])
         except WalFullError:
-            return Response.error(503, "the server is overloaded; retry later",
-                                  [("Retry-After", str(WAL_FULL_RETRY_AFTER))])
+            return wal_full()
         response = Response.empty(302, [("Location", target), NO_STORE,
                                          *cookies.headers])
-        return response if durable is None else _after(durable, response)
+        return response if durable is None else after_durable(durable, response)
 
-
-async def _after(durable: asyncio.Future[Any], response: Response) -> Response:
-    await durable
-    return response

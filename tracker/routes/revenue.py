@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
-
-import orjson
 
 from tracker.events import FieldError
 from tracker.http import Request, Response
 from tracker.model.tables import PAYMENTS
 from tracker.revenue import build_payment_rows
-from tracker.routes.body import BodyError, decompress
+from tracker.routes.body import BodyError, parse_json_object
 from tracker.routes.cors import CorsPolicy
-from tracker.routes.ingest import WAL_FULL_RETRY_AFTER, Ingestor
+from tracker.routes.ingest import Ingestor, after_durable, wal_full
 from tracker.wal import WalFullError
 
 NO_STORE = ("Cache-Control", "no-store")
@@ -29,13 +26,10 @@ class RevenueRoute:
     def handle(self, request: Request) -> Any:
         headers = [*self._cors.headers(request), NO_STORE]
         try:
-            body = decompress(request.body, request.headers.get("content-encoding"),
-                              self._max_body)
-            doc = orjson.loads(body)
+            doc = parse_json_object(request.body, request.headers.get("content-encoding"),
+                                    self._max_body)
         except BodyError as e:
             return Response.error(e.status, e.message, headers)
-        except orjson.JSONDecodeError:
-            return Response.error(400, "the body is not valid JSON", headers)
         cookie_vid = request.cookie("vid") if "cookie" in request.headers else None
         try:
             rows = build_payment_rows(doc, cookie_vid, int(time.time() * 1000))
@@ -44,13 +38,8 @@ class RevenueRoute:
         try:
             durable = self._ingest.append(PAYMENTS, rows)
         except WalFullError:
-            return Response.error(503, "the server is overloaded; retry later",
-                                  [*headers, ("Retry-After", str(WAL_FULL_RETRY_AFTER))])
+            return wal_full(headers)
         response = Response.json(200, {"accepted": len(rows),
                                        "pids": [r["pid"] for r in rows]}, headers)
-        return response if durable is None else _after(durable, response)
+        return response if durable is None else after_durable(durable, response)
 
-
-async def _after(durable: asyncio.Future[Any], response: Response) -> Response:
-    await durable
-    return response

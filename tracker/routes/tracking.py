@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from tracker.http import PrebuiltResponse, Request, Response
 from tracker.model.tables import EVENTS
 from tracker.routes.body import BodyError, decompress, parse_events
 from tracker.routes.cors import CorsPolicy
-from tracker.routes.ingest import WAL_FULL_RETRY_AFTER, Ingestor
+from tracker.routes.ingest import Ingestor, after_durable, wal_full
 from tracker.wal import WalFullError
 
 TRANSPARENT_GIF = (
@@ -144,16 +143,14 @@ class TrackingRoutes:
             # Grouped: the answer leaves through the HTTP layer, which commits first.
             durable = self._ingest.append(EVENTS, rows, grouped=True)
         except WalFullError:
-            return Response.error(503, "the server is overloaded; retry later",
-                                  [*self._cors_headers(request),
-                                   ("Retry-After", str(WAL_FULL_RETRY_AFTER))])
+            return wal_full(self._cors_headers(request))
         if is_batch:
             response = self._answer_batch(request, kind, rows, eids, rejected, cookies)
         else:
             response = self._answer_one(request, kind, rows[0], cookies)
         if durable is None:
             return response
-        return _after(durable, response)
+        return after_durable(durable, response)
 
     def place_of(self, ip: str) -> dict[str, Any] | None:
         """The client's place columns from GeoIP (cached there), or None."""
@@ -227,7 +224,3 @@ class TrackingRoutes:
             return Response.json(200, body, headers)
         return Response.json(200, {"accepted": len(rows), "rejected": rejected}, headers)
 
-
-async def _after(durable: asyncio.Future[Any], response: Any) -> Any:
-    await durable
-    return response
