@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import tracker
 from tracker.model.tables import TABLES, Column, Kind, Table
+from tracker.sinks.schema_files import numbered_sql_files, store_schema_dir
 
 
 class QueryClient(Protocol):
@@ -80,7 +80,6 @@ _BASE_TYPES: dict[Kind, str] = {
     Kind.DECIMAL: "Decimal(18, 4)",
 }
 
-_FILE_NAME = re.compile(r"^(\d+)_[A-Za-z0-9_]+\.sql$")
 _PLACEHOLDER = re.compile(r"\{\{([a-z_0-9]+)(?::([^{}]*))?\}\}")
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 _SPACES = re.compile(r" {2,}")
@@ -127,30 +126,12 @@ def target_table(name: str, cluster: str | None = None) -> str:
 
 def schema_dir() -> Path:
     """The directory holding the ClickHouse SQL files (package data, else the repo's)."""
-    package = Path(tracker.__file__).resolve().parent
-    candidates = (package / "_schema" / "clickhouse", package.parent / "schema" / "clickhouse")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    searched = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"ClickHouse schema directory not found (searched {searched})")
+    return store_schema_dir("clickhouse")
 
 
 def schema_files(directory: Path | None = None) -> list[tuple[int, Path]]:
     """`(version, path)` of every `NNN_name.sql` file, by version."""
-    directory = schema_dir() if directory is None else directory
-    found: dict[int, Path] = {}
-    for path in directory.glob("*.sql"):
-        match = _FILE_NAME.match(path.name)
-        if match is None:
-            raise ValueError(f"schema file name is not NNN_name.sql: {path}")
-        version = int(match.group(1))
-        if version in found:
-            raise ValueError(f"two schema files with version {version}: {found[version]}, {path}")
-        found[version] = path
-    if not found:
-        raise FileNotFoundError(f"no schema files in {directory}")
-    return sorted(found.items())
+    return numbered_sql_files(schema_dir() if directory is None else directory)
 
 
 # -- rendering -----------------------------------------------------------------------

@@ -17,14 +17,13 @@ first. An explicit directory always wins.
 from __future__ import annotations
 
 import contextlib
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-import tracker
 from tracker.model.tables import TABLES, Kind
+from tracker.sinks.schema_files import numbered_sql_files, store_schema_dir
 
 # The store type of each column kind; 001-003 spell these out by hand.
 SQL_TYPES: dict[Kind, str] = {
@@ -38,7 +37,6 @@ SQL_TYPES: dict[Kind, str] = {
     Kind.DECIMAL: "DECIMAL(18,4)",
 }
 
-_FILE_NAME = re.compile(r"^(\d+)_[A-Za-z0-9_]+\.sql$")
 
 _VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -50,30 +48,12 @@ CREATE TABLE IF NOT EXISTS schema_version (
 
 def schema_dir() -> Path:
     """The directory holding the DuckDB SQL files (package data, else the repo's)."""
-    package = Path(tracker.__file__).resolve().parent
-    candidates = (package / "_schema" / "duckdb", package.parent / "schema" / "duckdb")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    searched = ", ".join(str(c) for c in candidates)
-    raise FileNotFoundError(f"DuckDB schema directory not found (searched {searched})")
+    return store_schema_dir("duckdb")
 
 
 def schema_files(directory: Path | None = None) -> list[tuple[int, Path]]:
     """`(version, path)` of every `NNN_name.sql` file, by version."""
-    directory = schema_dir() if directory is None else directory
-    found: dict[int, Path] = {}
-    for path in directory.glob("*.sql"):
-        match = _FILE_NAME.match(path.name)
-        if match is None:
-            raise ValueError(f"schema file name is not NNN_name.sql: {path}")
-        version = int(match.group(1))
-        if version in found:
-            raise ValueError(f"two schema files with version {version}: {found[version]}, {path}")
-        found[version] = path
-    if not found:
-        raise FileNotFoundError(f"no schema files in {directory}")
-    return sorted(found.items())
+    return numbered_sql_files(schema_dir() if directory is None else directory)
 
 
 def load_schema(con: duckdb.DuckDBPyConnection, directory: Path | None = None) -> int:
