@@ -30,15 +30,13 @@ POST_METHODS = ("POST",)
 class TrackerApp:
     def __init__(self, tracking: TrackingRoutes, ops: OpsRoutes, cors: CorsPolicy,
                  counters: RouteCounters,
-                 read_routes: dict[str, tuple[str, Handler]] | None = None,
-                 post_routes: dict[str, tuple[str, Handler]] | None = None,
                  routes: dict[str, tuple[str, Handler, tuple[str, ...]]] | None = None,
                  rate_limit: RateLimitGate | None = None,
                  static: StaticFiles | None = None,
                  proxy: ReverseProxy | None = None):
-        """`read_routes` / `post_routes`: more GET / POST routes by exact path, as
-        {path: (metric name, handler)}; `routes`: the same with their methods;
-        `rate_limit`: RateLimitPerDay, checked before any route but the exempt ones."""
+        """`routes`: more routes by exact path, as {path: (metric name, handler,
+        methods)}; `rate_limit`: RateLimitPerDay, checked before any route but the
+        exempt ones."""
         self._tracking = tracking
         self._cors = cors
         self._counters = counters
@@ -50,8 +48,6 @@ class TrackerApp:
             "/health": ("health", ops.health, READ_METHODS),
             "/status": ("status", ops.status, READ_METHODS),
             "/metrics": ("metrics", ops.metrics, READ_METHODS),
-            **{p: (n, h, READ_METHODS) for p, (n, h) in (read_routes or {}).items()},
-            **{p: (n, h, POST_METHODS) for p, (n, h) in (post_routes or {}).items()},
             **(routes or {}),
         }
 

@@ -16,12 +16,12 @@ import uvloop
 
 from tracker.config import Config
 from tracker.consent import ConsentGate
-from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder, KeyedHasher
+from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder
 from tracker.geo import GeoIp
 from tracker.http import Limits, start_server
 from tracker.metrics.registry import RouteCounters
 from tracker.ratelimit import DailyRateLimiter, ip_key_hasher
-from tracker.routes.app import TrackerApp
+from tracker.routes.app import POST_METHODS, READ_METHODS, TrackerApp
 from tracker.routes.consent import ConsentRoutes
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ingest import Ingestor
@@ -86,12 +86,13 @@ class _Worker:
         self.ingestor = Ingestor(self.writer, self.syncer)
         self.counters = RouteCounters()
         self.server: Any = None
-        builder = EventBuilder(BuilderConfig.from_secret(
-            hash_secret(config), anonymize_ip=config.anonymize_ip,
-            cookieless=config.cookieless))
+        secret = hash_secret(config)
+        rules = BuilderConfig.from_secret(secret, anonymize_ip=config.anonymize_ip,
+                                          cookieless=config.cookieless)
+        ips = ClientIpResolver(list(config.trusted_proxies))
         cors = CorsPolicy(config.allow_origin)
         geo = GeoIp(Path(config.geoip_database)) if config.geoip_database else None
-        tracking = TrackingRoutes(builder, ClientIpResolver(list(config.trusted_proxies)),
+        tracking = TrackingRoutes(EventBuilder(rules), ips,
                                   self.ingestor, cors, config.max_body_bytes, geo=geo,
                                   gate=ConsentGate(cookieless=config.cookieless))
         ops = OpsRoutes(config.run_directory, config.max_disk_mb << 20, config.workers,
@@ -106,27 +107,24 @@ class _Worker:
         gate = None
         if config.rate_limit_per_day > 0:
             limiter = DailyRateLimiter(rate_limit_path(config), config.rate_limit_per_day,
-                                       ip_key_hasher(hash_secret(config)))
-            gate = RateLimitGate(limiter, ClientIpResolver(list(config.trusted_proxies)))
+                                       ip_key_hasher(secret))
+            gate = RateLimitGate(limiter, ips)
         revenue = RevenueRoute(self.ingestor, cors, config.max_body_bytes)
         consent = ConsentRoutes(tracking, self.ingestor, ShipperReads(read_socket_path(config)),
-                                KeyedHasher(hash_secret(config)), config.anonymize_ip, geo, cors,
+                                rules.hasher, config.anonymize_ip, geo, cors,
                                 config.max_body_bytes)
         static = StaticFiles(Path(config.static_directory)) if config.static_directory else None
-        proxy = (ReverseProxy(config.proxy_url, ClientIpResolver(list(config.trusted_proxies)))
-                 if config.proxy_url else None)
+        proxy = ReverseProxy(config.proxy_url, ips) if config.proxy_url else None
         self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, static=static,
                               proxy=proxy, routes={
             "/tr/v1/ppi/agree": ("agree", consent.handle, ("GET", "HEAD", "POST")),
-        }, post_routes={
-            "/tr/v1/ltv/": ("ltv", revenue.handle),
-            "/tr/v1/ltv": ("ltv", revenue.handle),
-        }, read_routes={
-            "/tr/v1/ppi/jds": ("jds", privacy.jurisdictions),
-            "/tr/v1/ppi/geoip": ("geoip", privacy.geoip),
-            "/tr/v1/rdr/": ("rdr", redirect.handle),
-            "/tr/v1/rdr": ("rdr", redirect.handle),
-            "/tr/v1/ws": ("ws", websocket.handle),
+            "/tr/v1/ltv/": ("ltv", revenue.handle, POST_METHODS),
+            "/tr/v1/ltv": ("ltv", revenue.handle, POST_METHODS),
+            "/tr/v1/ppi/jds": ("jds", privacy.jurisdictions, READ_METHODS),
+            "/tr/v1/ppi/geoip": ("geoip", privacy.geoip, READ_METHODS),
+            "/tr/v1/rdr/": ("rdr", redirect.handle, READ_METHODS),
+            "/tr/v1/rdr": ("rdr", redirect.handle, READ_METHODS),
+            "/tr/v1/ws": ("ws", websocket.handle, READ_METHODS),
         })
 
     def state(self) -> dict[str, Any]:
