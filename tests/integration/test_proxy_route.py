@@ -60,6 +60,156 @@ def test_proxy_forwards_with_forwarded_headers_and_rate_limit(tracker_factory, u
 def test_unreachable_upstream_is_502(tracker_factory) -> None:
     from tests.integration.harness import free_port
 
-    t = tracker_factory(ProxyUrl=f"http://127.0.0.1:{free_port()}").start()
+    t = tracker_factory(Workers=2, ProxyUrl=f"http://127.0.0.1:{free_port()}").start()
     status, _, body = t.request("GET", "/api/x")
     assert status == 502 and json.loads(body)["error"]
+
+
+# Streaming: the upstream's answer reaches the client as it is produced, with
+# bounded memory in the worker. The upstream is a raw socket server in a thread.
+
+class _RawUpstream:
+    """Accepts connections in a thread; `answer(sock)` writes each answer."""
+
+    def __init__(self, answer) -> None:
+        import socket
+
+        self._answer = answer
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import contextlib
+
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return  # closed by the test
+            with conn:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    head += data
+                with contextlib.suppress(OSError):  # the proxy went away
+                    self._answer(conn)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def _block(index: int, size: int = 1 << 20) -> bytes:
+    """Block `index` of a test body: distinct per index, so reordering shows."""
+    return index.to_bytes(8, "big") * (size // 8)
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_proxy_streams_the_first_chunk_before_the_upstream_produced_the_rest(
+        tracker_factory) -> None:
+    import hashlib
+    import http.client
+
+    blocks = 64  # 64 MB, chunked
+    first_read = threading.Event()
+    resumed = threading.Event()
+    expected = hashlib.sha256()
+
+    def answer(conn) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        for i in range(blocks):
+            if i == 1:
+                first_read.wait(60)  # produce the rest only once the client has the first
+                resumed.set()
+            conn.sendall(b"%x\r\n%b\r\n" % (1 << 20, _block(i)))
+        conn.sendall(b"0\r\n\r\n")
+
+    for i in range(blocks):
+        expected.update(_block(i))
+    upstream = _RawUpstream(answer)
+    try:
+        t = tracker_factory(Workers=2, ProxyUrl=upstream.url).start()
+        conn = http.client.HTTPConnection("127.0.0.1", t.port, timeout=60)
+        conn.request("GET", "/api/big")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("transfer-encoding") == "chunked"
+        received = hashlib.sha256()
+        size = 0
+        while size < 1 << 20:  # the whole first block, sent before the upstream waits
+            data = resp.read1(1 << 20)
+            assert data, "answer ended early"
+            received.update(data)
+            size += len(data)
+        assert not resumed.is_set()  # the upstream is still held on its second block
+        first_read.set()
+        while data := resp.read1(1 << 20):
+            received.update(data)
+            size += len(data)
+        conn.close()
+        assert size == blocks << 20
+        assert received.hexdigest() == expected.hexdigest()
+        assert resumed.is_set()
+    finally:
+        first_read.set()
+        upstream.close()
+
+
+def test_proxy_memory_stays_bounded_for_a_large_body_and_a_slow_client(tracker_factory) -> None:
+    import hashlib
+    import http.client
+    import socket
+    import time
+
+    blocks = 200  # 200 MB with a Content-Length
+
+    def answer(conn) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (blocks << 20))
+        for i in range(blocks):
+            conn.sendall(_block(i))
+
+    upstream = _RawUpstream(answer)
+    try:
+        t = tracker_factory(Workers=2, ProxyUrl=upstream.url).start()
+        states = (t.data_dir / "run").glob("worker-*.json")
+        pids = [json.loads(path.read_text())["pid"] for path in states]
+        assert len(pids) == 2
+        start = {pid: _rss_kib(pid) for pid in pids}
+        peak = dict(start)
+        conn = http.client.HTTPConnection("127.0.0.1", t.port, timeout=60)
+        conn.connect()
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        conn.request("GET", "/api/huge")
+        resp = conn.getresponse()
+        assert resp.status == 200 and int(resp.getheader("content-length")) == blocks << 20
+        expected = hashlib.sha256()
+        for i in range(blocks):
+            expected.update(_block(i))
+        received = hashlib.sha256()
+        size = 0
+        reads = 0
+        while data := resp.read1(65536):
+            received.update(data)
+            size += len(data)
+            reads += 1
+            if reads % 16 == 0:
+                time.sleep(0.002)  # a slow client: the upstream is much faster
+            if reads % 64 == 0:
+                for pid in pids:
+                    peak[pid] = max(peak[pid], _rss_kib(pid))
+        conn.close()
+        assert size == blocks << 20
+        assert received.hexdigest() == expected.hexdigest()
+        for pid in pids:
+            assert peak[pid] - start[pid] < 100 * 1024, (pid, start[pid], peak[pid])
+    finally:
+        upstream.close()

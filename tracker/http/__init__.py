@@ -1,12 +1,14 @@
 """The hand-built HTTP/1.1 layer on uvloop + httptools. Knows nothing of tracking.
 
 Modules: ``request`` (Request), ``response`` (Response, PrebuiltResponse,
-HttpDate, Upgrade), ``limits`` (Limits), ``protocol`` (one HttpProtocol per
-connection), ``deadline`` (its one timer), ``state`` (ServerState shared by a
-server's connections, and the output it writes once per loop turn), ``server``
-(start_server, HttpServer.shutdown). The reader (bytes -> Requests, size
-limits) is on the hot path of every header, so it lives in tracker._fast
-(``httpreader``, compiled, with its twin ``httpreader_py``).
+StreamingResponse, HttpDate, Upgrade), ``client`` (AnswerStream, exchange: our
+side of an upstream exchange), ``limits`` (Limits), ``protocol`` (one
+HttpProtocol per connection), ``deadline`` (its one timer), ``state``
+(ServerState shared by a server's connections, and the output it writes once
+per loop turn), ``server`` (start_server, HttpServer.shutdown). The reader
+(bytes -> Requests, size limits) is on the hot path of every header, so it
+lives in tracker._fast (``httpreader``, compiled, with its twin
+``httpreader_py``).
 
 Behaviour decided here:
 - Errors found by this layer are JSON ``{"error": ...}`` and close the
@@ -20,6 +22,10 @@ Behaviour decided here:
   waiting for a request, for a whole request body once its headers arrived,
   and for a client that stops reading (the connection is then aborted).
   Nothing is timed while the application works on a request.
+- A ``StreamingResponse`` body is written chunk by chunk (chunked, or as is
+  under its Content-Length), the next chunk taken only while the transport's
+  write buffer is under ``high_water``; a client gone stops it (``aclose``).
+  Later pipelined requests are answered after its last chunk.
 - Responses go out in request order. A queue holds pipelined requests while an
   awaitable answer is pending; reading pauses at ``max_pipelined`` queued and
   while the transport's write buffer is over ``high_water``.
@@ -35,7 +41,13 @@ Behaviour decided here:
 from tracker.http.limits import Limits
 from tracker.http.protocol import App, HttpProtocol, Reply
 from tracker.http.request import Request
-from tracker.http.response import HttpDate, PrebuiltResponse, Response, Upgrade
+from tracker.http.response import (
+    HttpDate,
+    PrebuiltResponse,
+    Response,
+    StreamingResponse,
+    Upgrade,
+)
 from tracker.http.server import HttpServer, start_server
 from tracker.http.state import ServerState
 
@@ -50,6 +62,7 @@ __all__ = [
     "Request",
     "Response",
     "ServerState",
+    "StreamingResponse",
     "Upgrade",
     "start_server",
 ]

@@ -11,6 +11,11 @@ Output is coalesced per loop turn: a connection collects its responses in
 turn's reads are handled. Under load one turn reads many connections; writing
 their answers back to back wakes each client once per turn instead of once per
 response, which on loopback and in VMs costs more than the write itself.
+
+A ``StreamingResponse`` is the exception: its head and chunks are written as
+they come, and the next chunk is asked for only while the transport is not
+paused (over ``high_water``), so a slow client holds back the body's source
+instead of growing our buffers. The connection is busy until its last chunk.
 """
 
 from __future__ import annotations
@@ -19,19 +24,26 @@ import asyncio
 import inspect
 import logging
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Protocol, TypeAlias, cast
 
 from tracker._fast import RequestReader
 from tracker._fast.httpmessage import HEAD, IDLE, Request, RequestError
 from tracker.http.deadline import Deadline
 from tracker.http.limits import Limits
-from tracker.http.response import PrebuiltResponse, Response, Upgrade
+from tracker.http.response import (
+    LAST_CHUNK,
+    PrebuiltResponse,
+    Response,
+    StreamingResponse,
+    Upgrade,
+    chunk_frame,
+)
 from tracker.http.state import ServerState
 
 log = logging.getLogger(__name__)
 
-Reply: TypeAlias = Response | PrebuiltResponse | bytes | Upgrade
+Reply: TypeAlias = Response | PrebuiltResponse | StreamingResponse | bytes | Upgrade
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -45,6 +57,7 @@ class App(Protocol):
       verbatim. Nothing is adapted: no Date refresh, no body stripped for HEAD,
       no ``connection`` header; when the connection is not kept alive it is
       closed right after these bytes;
+    - a ``StreamingResponse``: the body written as its iterator yields it;
     - an ``Upgrade`` for a request that asked for one (see ``Upgrade``).
     Exceptions become a 500 whose body never carries the exception text.
     """
@@ -66,6 +79,8 @@ class HttpProtocol(asyncio.Protocol):
         self._out: list[bytes] = []  # answers not yet handed to the transport
         self._busy = False  # the app is producing an awaitable response
         self._task: asyncio.Task[None] | None = None  # strong ref to that work
+        self._stream: asyncio.Task[None] | None = None  # writing a StreamingResponse
+        self._drained: asyncio.Future[None] | None = None  # the stream waits for resume_writing
         self._closing = False  # no further response will be written
         self._rejecting = False  # over max_connections: answer 503 and close
         self._error: RequestError | None = None  # to send once the queue is answered
@@ -111,6 +126,8 @@ class HttpProtocol(asyncio.Protocol):
         self._closing = True
         self._queue.clear()  # never answered; a running app call finishes unseen
         self._out.clear()
+        if self._stream is not None:
+            self._stream.cancel()  # nobody reads the rest: stop its source
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
@@ -142,6 +159,9 @@ class HttpProtocol(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._write_paused = False
         self._armed_serial = -1
+        drained = self._drained
+        if drained is not None and not drained.done():
+            drained.set_result(None)
         self._after_io()
 
     # graceful shutdown, driven by HttpServer
@@ -197,7 +217,10 @@ class HttpProtocol(asyncio.Protocol):
         self._busy = False
         self._task = None
         if self._transport is None or self._closing:
-            return  # the client left or timed out; nobody to answer
+            # The client left or timed out; nobody to answer.
+            if type(reply) is StreamingResponse:
+                await _close_body(reply.body)
+            return
         data = self._encode(request, reply)
         if data is not None:
             self._write(data)
@@ -225,7 +248,7 @@ class HttpProtocol(asyncio.Protocol):
                 status = int(reply[9:12])
                 data = reply
             else:
-                return self._defer(request, reply)
+                return self._defer(request, reply, keep_alive)
         except Exception:
             log.exception("encoding the response to %s %s failed", request.method, request.path)
             status = 500
@@ -235,7 +258,11 @@ class HttpProtocol(asyncio.Protocol):
             self._closing = True
         return data
 
-    def _defer(self, request: Request, reply: object) -> bytes | None:
+    def _defer(self, request: Request, reply: object, keep_alive: bool) -> bytes | None:
+        if type(reply) is StreamingResponse:
+            self._busy = True
+            self._stream = self._loop.create_task(self._respond_stream(request, reply, keep_alive))
+            return None
         if isinstance(reply, Upgrade):
             if request is self._reader.upgrade_request:
                 self._upgrade = reply
@@ -248,6 +275,84 @@ class HttpProtocol(asyncio.Protocol):
         else:
             log.error("app returned %r for %s %s", type(reply), request.method, request.path)
         return self._encode(request, Response.error(500, "internal error"))
+
+    async def _respond_stream(self, request: Request, reply: StreamingResponse,
+                              keep_alive: bool) -> None:
+        """Write a streamed reply, then go on with the connection as after any answer."""
+        http10 = request.http_version == "1.0"
+        body = reply.has_body and request.method != "HEAD"
+        if body and http10 and reply.length is None:
+            keep_alive = False  # only closing tells an HTTP/1.0 client where the body ends
+        try:
+            whole = await self._write_stream(request, reply, keep_alive, body)
+        finally:
+            await _close_body(reply.body)
+            self._stream = None  # held until here: the loop keeps only weak task refs
+        self._busy = False
+        if self._transport is None or self._closing:
+            return
+        if not whole or not keep_alive:
+            self._close()  # a cut body shows as a connection closed early
+            return
+        self._after_answers()
+        if self._queue and not self._busy:
+            self._run_queue()
+        self._after_io()
+        if self._server.draining:
+            self.shutdown()  # the drain found this connection busy; it may be idle now
+
+    async def _write_stream(self, request: Request, reply: StreamingResponse,
+                            keep_alive: bool, body: bool) -> bool:
+        """The head, then (``body``) each chunk; False when the body failed or
+        broke its framing, so the connection must end."""
+        server = self._server
+        http10 = request.http_version == "1.0"
+        try:
+            head = reply.encode_head(keep_alive, server.clock, http10=http10)
+        except Exception:
+            log.exception("encoding the response to %s %s failed", request.method, request.path)
+            server.responses[5] += 1
+            self._write(Response.error(500, "internal error").encode(keep_alive, server.clock))
+            return True
+        server.responses[reply.status // 100] += 1
+        self._write(head)
+        if not body:
+            return True
+        chunked = reply.chunked(http10)
+        left = reply.length
+        try:
+            async for data in reply.body:
+                if not data:
+                    continue  # an empty chunk would end a chunked body
+                if left is not None:
+                    left -= len(data)
+                    if left < 0:
+                        log.error("body of %s %s longer than its length", request.method,
+                                  request.path)
+                        return False
+                # Earlier answers and the head go first, committed like any answer;
+                # then chunks go straight out: they acknowledge nothing.
+                if self._out and not self._write_now():
+                    return False
+                if self._transport is None:
+                    return False
+                self._transport.write(chunk_frame(data) if chunked else data)
+                while self._write_paused and self._transport is not None:
+                    self._drained = self._loop.create_future()
+                    try:
+                        await self._drained
+                    finally:
+                        self._drained = None
+        except Exception:
+            log.warning("body of %s %s failed midway", request.method, request.path,
+                        exc_info=True)
+            return False
+        if left:
+            log.error("body of %s %s shorter than its length", request.method, request.path)
+            return False
+        if chunked:
+            self._write(LAST_CHUNK)
+        return True
 
     def _may_keep_alive(self, request: Request) -> bool:
         if request is self._reader.upgrade_request:
@@ -409,3 +514,14 @@ class HttpProtocol(asyncio.Protocol):
             transport.abort()  # its buffer will not drain
         elif self._write_now():
             transport.close()
+
+
+async def _close_body(body: AsyncIterator[bytes]) -> None:
+    """Let a streamed body release its source (an upstream connection)."""
+    aclose = getattr(body, "aclose", None)
+    if aclose is None:
+        return
+    try:
+        await aclose()
+    except Exception:
+        log.warning("closing a streamed body failed", exc_info=True)

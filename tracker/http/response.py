@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
@@ -178,6 +178,72 @@ class PrebuiltResponse:
                 self._bytes = self._head + date + self._tail
             return self._bytes
         return self.response.encode(keep_alive, clock, head=head, http10=http10)
+
+
+class StreamingResponse:
+    """A response whose body arrives as chunks from an async iterator (the proxy's).
+
+    ``length`` is the body's size when known up front: it is sent as
+    Content-Length and the body is written as is. Otherwise an HTTP/1.1 client
+    gets ``transfer-encoding: chunked`` and an HTTP/1.0 client a body that ends
+    when the connection closes. The protocol takes the next chunk only once the
+    client has taken the previous ones (flow control), so memory stays bounded
+    whatever the body's size. When the stream ends however it ends (done,
+    client gone, HEAD, a failure), ``body.aclose()`` is awaited if it exists.
+    A body that fails, or that does not match ``length``, ends the connection:
+    the status has gone out already. Do not put ``content-length``,
+    ``transfer-encoding``, ``connection`` or ``date`` in ``headers``.
+    """
+
+    __slots__ = ("body", "headers", "length", "status")
+
+    def __init__(self, status: int, headers: Headers, body: AsyncIterator[bytes],
+                 length: int | None = None) -> None:
+        self.status = status
+        self.headers: list[tuple[str, str]] = list(headers)
+        self.body = body
+        self.length = length
+
+    def __repr__(self) -> str:
+        return f"StreamingResponse({self.status}, {self.headers!r}, length={self.length})"
+
+    @property
+    def has_body(self) -> bool:
+        """False for statuses that never carry one (1xx, 204, 304)."""
+        return self.status >= 200 and self.status not in _NO_BODY_STATUSES
+
+    def chunked(self, http10: bool) -> bool:
+        """Whether the body goes out with chunked framing."""
+        return self.length is None and not http10 and self.has_body
+
+    def encode_head(self, keep_alive: bool, clock: HttpDate, *, http10: bool = False) -> bytes:
+        """Status line, headers, framing header, date and the blank line.
+
+        The caller passes ``keep_alive=False`` when the body's end can only be
+        told by closing (HTTP/1.0 and no ``length``).
+        """
+        status = self.status
+        lines = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode("latin-1"),
+                 header_lines(self.headers)]
+        if self.has_body:
+            if self.length is not None:
+                lines.append(b"content-length: %d\r\n" % self.length)
+            elif not http10:
+                lines.append(b"transfer-encoding: chunked\r\n")
+        if not keep_alive:
+            lines.append(b"connection: close\r\n")
+        elif http10:
+            lines.append(b"connection: keep-alive\r\n")
+        lines += (clock.line(), b"\r\n")
+        return b"".join(lines)
+
+
+def chunk_frame(data: bytes) -> bytes:
+    """``data`` as one chunk of chunked transfer coding (never empty: that ends the body)."""
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
 
 
 @dataclass(slots=True)
