@@ -25,10 +25,14 @@ def free_port() -> int:
 
 
 class TrackerProcess:
-    """One `tracker run` (supervisor, workers, shipper) in its own process group."""
+    """One `tracker run` (supervisor, workers, shipper) in its own process group.
 
-    def __init__(self, data_dir: Path, **config: Any):
+    `env`: variables added to the test's environment for the child (e.g. a CA bundle).
+    """
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, **config: Any):
         self.data_dir = data_dir
+        self.env = env
         self.port = free_port()
         self.config = {"ProxyPort": f"127.0.0.1:{self.port}", "Workers": 1,
                        "DataDirectory": str(data_dir), "LogLevel": "warning",
@@ -47,7 +51,8 @@ class TrackerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child
         self.proc = subprocess.Popen([sys.executable, "-m", "tracker", "run",
                                       str(self.config_path)], cwd=ROOT, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=None if self.env is None else {**os.environ, **self.env})
         log.close()
         deadline = time.monotonic() + timeout
         workers = int(self.config["Workers"])

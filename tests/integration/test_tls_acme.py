@@ -7,20 +7,26 @@ http://<domain>:<httpPort>/.well-known/acme-challenge/<token> from the plain
 server the test runs with tracker.http, which answers from the file challenge
 store, as the workers will. Pebble's own HTTPS uses a trustme certificate; the
 certificates it issues chain to a root fetched from its management API.
+
+The last test runs `tracker run` itself against a second pebble issuing 90-day
+certificates (the first one's 1-hour certificates are always due for renewal,
+so a restart would rightly order again).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
+import socket
 import ssl
 import stat
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,11 +35,17 @@ import pytest
 import trustme
 from cryptography import x509
 
-from tests.integration.harness import free_port
+from tests.integration.harness import TrackerProcess, free_port
 from tests.services import require_pebble
 from tests.tls_server import ServerThread, https_get
 from tracker.http import Request, Response
-from tracker.tls import CertificateStore, FileChallengeStore, HttpsRedirect, challenge_response
+from tracker.tls import (
+    AcmePaths,
+    CertificateStore,
+    FileChallengeStore,
+    HttpsRedirect,
+    challenge_response,
+)
 from tracker.tls.acme import AcmeError, AcmeSettings, ensure_certificate, needs_renewal
 from tracker.tls.challenges import ChallengeStore
 from tracker.tls.renewal import CertificateRenewer
@@ -43,6 +55,10 @@ pytestmark = pytest.mark.integration
 
 DOMAINS = ("tracker.test", "www.tracker.test")
 VALIDITY_SECONDS = 3600  # short-lived on purpose: due for renewal at once with 30 days
+ACME_DOMAIN = "tracker.test"
+ORDER_LOG_LINE = "POST /order-plz"  # pebble logs each request
+NOT_DUE_LOG_LINE = "not due for renewal"
+RELOADED = re.compile(r"worker-(\d+) INFO tracker\.tls\.context: TLS certificate \S+ reloaded")
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ class Pebble:
     ca_file: Path  # trusts pebble's own HTTPS (ACME API and management)
     root_file: Path  # pebble's issuing root, to verify what it issued
     http_port: int  # where pebble fetches HTTP-01 answers
+    log: Path  # what pebble did, one line per request and event
 
 
 def _start(args: list[str], log: Path,
@@ -75,10 +92,10 @@ def _wait_get(url: str, ctx: ssl.SSLContext, procs: list[subprocess.Popen[bytes]
             time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
+@contextlib.contextmanager
+def running_pebble(work: Path, validity_seconds: int) -> Iterator[Pebble]:
+    """Pebble and its DNS server, issuing certificates valid for ``validity_seconds``."""
     pebble_bin, challtestsrv_bin = require_pebble()
-    work = tmp_path_factory.mktemp("pebble")
     ca = trustme.CA()
     leaf = ca.issue_cert("localhost", "127.0.0.1")
     leaf.cert_chain_pems[0].write_to_path(str(work / "cert.pem"))
@@ -97,7 +114,7 @@ def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
         "tlsPort": free_port(),
         "ocspResponderURL": "",
         "externalAccountBindingRequired": False,
-        "certificateValidityPeriod": VALIDITY_SECONDS,
+        "certificateValidityPeriod": validity_seconds,
     }}
     (work / "pebble.json").write_bytes(orjson.dumps(config))
     # Every name resolves to 127.0.0.1 (A) and to nothing for AAAA.
@@ -117,7 +134,8 @@ def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
         _wait_get(f"https://localhost:{acme_port}/dir", ctx, procs, logs)
         root = _wait_get(f"https://localhost:{management_port}/roots/0", ctx, procs, logs)
         (work / "root.pem").write_bytes(root)
-        yield Pebble(f"https://localhost:{acme_port}/dir", ca_file, work / "root.pem", http_port)
+        yield Pebble(f"https://localhost:{acme_port}/dir", ca_file, work / "root.pem",
+                     http_port, work / "pebble.log")
     finally:
         for proc in procs:
             proc.terminate()
@@ -127,6 +145,19 @@ def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def pebble(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
+    with running_pebble(tmp_path_factory.mktemp("pebble"), VALIDITY_SECONDS) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pebble_90_days(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pebble]:
+    """Issues Let's Encrypt's lifetime: not due for renewal when `tracker run` restarts."""
+    with running_pebble(tmp_path_factory.mktemp("pebble90"), 90 * 86400) as server:
+        yield server
 
 
 class PlainApp:
@@ -252,3 +283,130 @@ def test_failed_validation_is_reported_and_keeps_the_old_certificate(
         assert renewer.run_once() == 30
         assert renewer.failures == 1
     assert paths.certificate.read_bytes() == before
+
+
+# --- `tracker run` itself: supervisor's renewer, workers' TLS and plain ports ---
+
+def tls_request(port: int, server_name: str, method: str, path: str, root_file: Path,
+                body: bytes | None = None) -> tuple[int, bytes, bytes]:
+    """(status, body, DER of the leaf) of one HTTPS request to 127.0.0.1:``port``,
+    verified for ``server_name`` (SNI and Host) against ``root_file``."""
+    ctx = ssl.create_default_context(cafile=str(root_file))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+        conn = http.client.HTTPConnection(server_name, port, timeout=10)
+        conn.sock = tls  # already connected: the name is not resolved
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read(), tls.getpeercert(binary_form=True) or b""
+
+
+def served_serial(port: int, server_name: str) -> int:
+    """The serial of the certificate the TLS port presents, trusted or not."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+        return serial_of(tls.getpeercert(binary_form=True) or b"")
+
+
+def wait_for_workers_to_switch(port: int, tracker: TrackerProcess, workers: int,
+                               timeout: float = 120.0) -> None:
+    """Connect until every worker has logged loading a replaced certificate.
+
+    A worker looks at the file at most every 30 s, at a handshake, so connections
+    are what make each one look; which worker takes one is the kernel's choice.
+    """
+    deadline = time.monotonic() + timeout
+    while len(set(RELOADED.findall(tracker.log()))) < workers:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"workers did not switch certificates in {timeout}s:\n"
+                                 f"{tracker.log()[-3000:]}")
+        served_serial(port, ACME_DOMAIN)
+        time.sleep(0.3)
+
+
+def orders_seen(pebble: Pebble) -> int:
+    return pebble.log.read_text(errors="replace").count(ORDER_LOG_LINE)
+
+
+def wait_for_log(tracker: TrackerProcess, text: str, count: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while tracker.log().count(text) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not logged {count} times:\n{tracker.log()[-3000:]}")
+        time.sleep(0.2)
+
+
+def test_tracker_run_obtains_serves_and_caches_the_certificate(
+        pebble_90_days: Pebble, tracker_factory: Callable[..., TrackerProcess],
+        tmp_path: Path) -> None:
+    pebble = pebble_90_days
+    data = tmp_path / "data"
+    tls_port = free_port()
+
+    def tracker_run() -> TrackerProcess:
+        tracker = tracker_factory(
+            data, Workers=2, LogLevel="info",
+            ProxyPort=f"127.0.0.1:{pebble.http_port}",  # where pebble validates HTTP-01
+            ProxyPortTLS=f"127.0.0.1:{tls_port}",
+            LetsEncryptDomains=[ACME_DOMAIN], LetsEncryptDirectory=pebble.directory_url,
+            # The ACME client is `requests`: this is how it trusts pebble's HTTPS.
+            env={"REQUESTS_CA_BUNDLE": str(pebble.ca_file)})
+        tracker.port = pebble.http_port  # the harness picked a free port; ours is fixed
+        return tracker.start()
+
+    paths = AcmePaths(data, (ACME_DOMAIN,))
+    orders_before = orders_seen(pebble)
+    tracker = tracker_run()
+    # The workers listen with the placeholder until the supervisor's order lands.
+    placeholder = served_serial(tls_port, ACME_DOMAIN)
+    with pytest.raises(ssl.SSLCertVerificationError):
+        tls_request(tls_port, ACME_DOMAIN, "GET", "/ping", pebble.root_file)
+
+    wait_for_workers_to_switch(tls_port, tracker, workers=2)
+    issued = serial_of(paths.certificate)  # cached under DataDirectory
+    assert issued != placeholder
+    assert stat.S_IMODE(paths.certificate.stat().st_mode) == 0o600
+    assert orders_seen(pebble) == orders_before + 1
+    # Validated for real, through the plain port; the answer was removed afterwards.
+    assert (f"http://{ACME_DOMAIN}:{pebble.http_port}/.well-known/acme-challenge/"
+            in pebble.log.read_text(errors="replace"))
+    assert list(paths.challenges.iterdir()) == []
+    for _ in range(6):  # new connections, whichever worker takes them: pebble's certificate
+        status, _, der = tls_request(tls_port, ACME_DOMAIN, "GET", "/ping", pebble.root_file)
+        assert (status, serial_of(der)) == (200, issued)
+
+    # Tracking over HTTPS.
+    status, body, _ = tls_request(tls_port, ACME_DOMAIN, "POST", "/tr/v1/tr/", pebble.root_file,
+                                  body=b'{"ename":"over_tls"}')
+    assert 200 <= status < 300, body
+
+    # The plain port: ACME answers from the files, everything else to HTTPS.
+    (paths.challenges / "tok-en_1").write_text("tok-en_1.thumbprint")
+    status, _, answer = tracker.request("GET", "/.well-known/acme-challenge/tok-en_1",
+                                        headers={"Host": ACME_DOMAIN})
+    assert (status, answer) == (200, b"tok-en_1.thumbprint")
+    (paths.challenges / "tok-en_1").unlink()
+    assert tracker.request("GET", "/.well-known/acme-challenge/tok-en_1",
+                           headers={"Host": ACME_DOMAIN})[0] == 404
+    assert plain_get(pebble.http_port, "/tr/v1/tr/ename/x?a=1", ACME_DOMAIN) == (
+        301, f"https://{ACME_DOMAIN}:{tls_port}/tr/v1/tr/ename/x?a=1")
+    status, headers, _ = tracker.request("POST", "/tr/v1/tr/", body=b'{"ename":"plain"}',
+                                         headers={"Host": ACME_DOMAIN})
+    assert (status, headers["location"]) == (308, f"https://{ACME_DOMAIN}:{tls_port}/tr/v1/tr/")
+    assert tracker.stop() == 0
+    assert tracker.query("SELECT count(*) FROM events WHERE ename = 'over_tls'") == [(1,)]
+    assert tracker.query("SELECT count(*) FROM events WHERE ename = 'plain'") == [(0,)]
+
+    # Restart: the cached certificate is served at once, and not ordered again.
+    checks_before = tracker.log().count(NOT_DUE_LOG_LINE)
+    tracker = tracker_run()
+    status, _, der = tls_request(tls_port, ACME_DOMAIN, "GET", "/ping", pebble.root_file)
+    assert (status, serial_of(der)) == (200, issued)
+    wait_for_log(tracker, NOT_DUE_LOG_LINE, checks_before + 1)  # the renewer has looked
+    assert serial_of(paths.certificate) == issued
+    assert orders_seen(pebble) == orders_before + 1
+    assert tracker.stop() == 0

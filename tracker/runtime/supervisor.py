@@ -20,6 +20,7 @@ from tracker.config import Config
 from tracker.ratelimit import prepare_counter_file
 from tracker.runtime.secrets import hash_secret
 from tracker.runtime.shipper_process import shipper_main
+from tracker.runtime.statefile import worker_state_path
 from tracker.runtime.worker import rate_limit_path, worker_main
 from tracker.sinks.base import RetryableError
 from tracker.sinks.build import build_sinks
@@ -104,15 +105,25 @@ class Supervisor:
         self._spawn_shipper()
         for index in range(self.config.workers):
             self._spawn_worker(index)
-        if self.config.letsencrypt_domains:
-            self._renewer = start_acme_renewer(self.config)
         log.info("tracker listening on %s with %d worker(s); stores: %s",
                  self.config.proxy_port, self.config.workers,
                  ", ".join(s.name for s in self.config.notify))
         while not self._stop.wait(0.2):
             self._restart_crashed()
+            if self.config.letsencrypt_domains and self._renewer is None \
+                    and self._workers_listening():
+                self._renewer = start_acme_renewer(self.config)
         self._shutdown()
         return 0
+
+    def _workers_listening(self) -> bool:
+        """Every worker published its state, which it does once its ports listen.
+
+        The first ACME order waits for that: the CA fetches the HTTP-01 answer
+        once, and a refused connection is a failed validation (and a retry later).
+        """
+        return all(worker_state_path(self.config.run_directory, index).exists()
+                   for index in range(self.config.workers))
 
     def _restart_crashed(self) -> None:
         for index, proc in list(self._workers.items()):

@@ -99,6 +99,8 @@ def ensure_certificate(settings: AcmeSettings, store: Challenges, *, force: bool
         # Checked under the lock: the previous holder may have just renewed.
         if not force and not needs_renewal(paths.certificate, settings.renew_days,
                                            settings.domains):
+            # Said once per check (every 12 h): the operator sees the cache was used.
+            log.info("ACME: certificate for %s not due for renewal", ", ".join(settings.domains))
             return False
         obtain_certificate(settings, store)
         return True
