@@ -27,6 +27,7 @@ from clickhouse_driver import Client
 
 from tests.conformance.rows import row
 from tests.integration.harness import TrackerProcess
+from tests.integration.stores import clickhouse_entry, query
 from tests.integration.tcp_proxy import TcpProxy
 from tests.services import ClickHouseServer, require_clickhouse
 from tracker.model.tables import AGREEMENTS, PAYMENTS
@@ -64,20 +65,6 @@ def proxies(server: ClickHouseServer) -> Iterator[tuple[TcpProxy, TcpProxy]]:
     yield native, http
     native.cut()
     http.cut()
-
-
-def clickhouse_entry(database: str, port: int, http_port: int, host: str = "127.0.0.1",
-                     **extra: Any) -> dict[str, Any]:
-    return {"Type": "clickhouse", "Host": host, "Port": port, "HttpPort": http_port,
-            "Database": database, "MaxBatchTime": "100ms", **extra}
-
-
-def query(server: ClickHouseServer, database: str, sql: str) -> list[tuple[Any, ...]]:
-    client = Client(server.host, port=server.port, database=database)
-    try:
-        return client.execute(sql)
-    finally:
-        client.disconnect()
 
 
 def rows_by_name(server: ClickHouseServer, database: str, where: str) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""Consent records through `tracker run` with 2 workers: written, then read back at once."""
+"""Consent records through `tracker run` with 2 workers, on each store: written, then read
+back at once."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import uuid
 
 import pytest
 
+from tests.integration.stores import StoreUnderTest
+
 pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}
 
 
-def test_a_consent_record_is_readable_right_after_it_is_written(tracker_factory) -> None:
-    t = tracker_factory(Workers=2).start()
+def test_a_consent_record_is_readable_right_after_it_is_written(
+        tracker_factory, store: StoreUnderTest) -> None:
+    t = tracker_factory(Workers=2, Notify=store.notify).start()
     vid = str(uuid.uuid4())
     aids = []
     for cflags in (1, 5, 13):
@@ -33,8 +37,11 @@ def test_a_consent_record_is_readable_right_after_it_is_written(tracker_factory)
     assert status == 400 and json.loads(body)["error"]
     status, _, body = t.request("POST", "/tr/v1/ppi/agree", json.dumps({"vid": vid}), JSON)
     assert status == 400 and "cflags" in json.loads(body)["error"]
-    # After delivery the history comes from the store, still once each.
+    # After delivery the history comes from the store, still once each, and reads the same
+    # as it did from the log.
     t.wait_delivered(0)
-    assert [h["aid"] for h in t.json(f"/tr/v1/ppi/agree?vid={vid}")] == aids[::-1]
+    stored = t.json(f"/tr/v1/ppi/agree?vid={vid}")
+    assert [h["aid"] for h in stored] == aids[::-1] and stored[0]["cflags"] == 13
+    assert stored == history
     assert t.stop() == 0
-    assert t.query("SELECT count(*) FROM agreements WHERE vid = ?", [vid]) == [(3,)]
+    assert store.rows(t, f"SELECT count(*) FROM {{agreements}} WHERE vid = '{vid}'") == [(3,)]

@@ -1,4 +1,4 @@
-"""POST /tr/v1/ltv/ through `tracker run` with 2 workers into DuckDB's payments and ltv."""
+"""POST /tr/v1/ltv/ through `tracker run` with 2 workers into payments and ltv, on each store."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import uuid
 
 import pytest
 
+from tests.integration.stores import StoreUnderTest
+
 pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}
 
 
-def test_payments_and_lifetime_value(tracker_factory) -> None:
-    t = tracker_factory(Workers=2).start()
+def test_payments_and_lifetime_value(tracker_factory, store: StoreUnderTest) -> None:
+    t = tracker_factory(Workers=2, Notify=store.notify).start()
     vid = str(uuid.uuid4())
     retried_pid = str(uuid.uuid4())
     status, _, body = t.request("POST", "/tr/v1/ltv/", json.dumps(
@@ -28,9 +30,11 @@ def test_payments_and_lifetime_value(tracker_factory) -> None:
     status, _, body = t.request("GET", "/tr/v1/ltv/")
     assert status == 405
     assert t.stop() == 0
-    assert t.query("SELECT count(*) FROM payments WHERE pid = ?", [retried_pid]) == [(1,)]
-    ltv = dict(((r[0], r[1]), float(r[2])) for r in t.query(
-        "SELECT id_type, id, amt FROM ltv WHERE currency = 'EUR'"))
+    assert store.rows(t, f"SELECT count(*) FROM {{payments}} WHERE pid = '{retried_pid}'") == \
+        [(1,)]
+    assert store.rows(t, f"SELECT count(*) FROM {{payments}} WHERE vid = '{vid}'") == [(4,)]
+    ltv = dict(((r[0], r[1]), float(r[2])) for r in store.rows(
+        t, "SELECT id_type, id, amt FROM {ltv} WHERE currency = 'EUR'"))
     # 19.99 + (5 + 2.50) + 5 (the retried order's line without a pid is a new payment)
     assert ltv[("vid", vid)] == pytest.approx(32.49)
     assert ltv[("uid", "U-1")] == pytest.approx(32.49)

@@ -1,4 +1,4 @@
-"""HTTPS through `tracker run` with 2 workers and a locally made certificate."""
+"""HTTPS through `tracker run` with 2 workers and a locally made certificate, on each store."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import pytest
 import trustme
 
 from tests.integration.harness import free_port
+from tests.integration.stores import StoreUnderTest
 
 pytestmark = pytest.mark.integration
 
 
-def test_https_serves_tracking_and_the_plain_port_redirects(tracker_factory, tmp_path) -> None:
+def test_https_serves_tracking_and_the_plain_port_redirects(
+        tracker_factory, tmp_path, store: StoreUnderTest) -> None:
     ca = trustme.CA()
     cert = ca.issue_cert("localhost", "127.0.0.1")
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -22,7 +24,7 @@ def test_https_serves_tracking_and_the_plain_port_redirects(tracker_factory, tmp
     cert.private_key_pem.write_to_path(str(key_path))
     tls_port = free_port()
     t = tracker_factory(Workers=2, ProxyPortTLS=f"127.0.0.1:{tls_port}", UseLocalTLS=True,
-                        TLSCert=str(cert_path), TLSKey=str(key_path)).start()
+                        TLSCert=str(cert_path), TLSKey=str(key_path), Notify=store.notify).start()
     client_ctx = ssl.create_default_context()
     ca.configure_trust(client_ctx)
     for i in range(4):  # new connections: both workers answer HTTPS
@@ -42,8 +44,8 @@ def test_https_serves_tracking_and_the_plain_port_redirects(tracker_factory, tmp
         http.client.HTTPSConnection("localhost", tls_port, context=untrusted,
                                     timeout=10).request("GET", "/ping")
     assert t.stop() == 0
-    assert t.query("SELECT count(*) FROM events WHERE ename = 'secure'") == [(4,)]
-    assert t.query("SELECT count(*) FROM events WHERE ename = 'plain'") == [(0,)]
+    assert store.rows(t, "SELECT count(*) FROM {events} WHERE ename = 'secure'") == [(4,)]
+    assert store.rows(t, "SELECT count(*) FROM {events} WHERE ename = 'plain'") == [(0,)]
 
 
 def test_tls_config_problems_are_reported(tmp_path) -> None:

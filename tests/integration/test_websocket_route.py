@@ -1,4 +1,5 @@
-"""/tr/v1/ws through `tracker run` with 2 workers: acks, LZ4, and the size and JSON limits."""
+"""/tr/v1/ws through `tracker run` with 2 workers, on each store: acks, LZ4, and the size
+and JSON limits."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import lz4.block
 import pytest
 
+from tests.integration.stores import StoreUnderTest
 from tests.unit.ws_fake import client_frame
 from tracker.ws.frames import OP_BINARY, OP_TEXT, Close, Event, FrameParser, Message
 
@@ -56,8 +58,9 @@ def _lz4(doc: object) -> bytes:
     return struct.pack("<I", len(raw)) + lz4.block.compress(raw, store_size=False)
 
 
-def test_messages_are_acked_after_the_log_and_stored(tracker_factory) -> None:
-    t = tracker_factory(Workers=2).start()
+def test_messages_are_acked_after_the_log_and_stored(tracker_factory,
+                                                     store: StoreUnderTest) -> None:
+    t = tracker_factory(Workers=2, Notify=store.notify).start()
     sent = 0
     for _ in range(3):  # several connections: both workers take some
         ws = WsClient(t.port, "?ack=1")
@@ -71,11 +74,12 @@ def test_messages_are_acked_after_the_log_and_stored(tracker_factory) -> None:
         ws.close()
         sent += 6
     assert t.stop() == 0
-    assert t.query("SELECT count(*) FROM events WHERE ename IN ('ws_text', 'ws_lz4')") == [(sent,)]
+    assert store.rows(t, "SELECT count(*) FROM {events} WHERE ename IN ('ws_text', 'ws_lz4')") \
+        == [(sent,)]
 
 
-def test_each_message_gets_its_own_server_time(tracker_factory) -> None:
-    t = tracker_factory().start()
+def test_each_message_gets_its_own_server_time(tracker_factory, store: StoreUnderTest) -> None:
+    t = tracker_factory(Workers=2, Notify=store.notify).start()
     ws = WsClient(t.port, "?ack=1")
     ws.send(OP_TEXT, b'{"ename":"first"}')
     ws.receive()
@@ -84,12 +88,13 @@ def test_each_message_gets_its_own_server_time(tracker_factory) -> None:
     ws.receive()
     ws.close()
     assert t.stop() == 0
-    (gap,) = t.query("SELECT max(created_at) - min(created_at) FROM events")[0]
-    assert gap.total_seconds() >= 0.25
+    ((first, last),) = store.rows(t, "SELECT min(created_at), max(created_at) FROM {events}")
+    assert last - first >= 250  # ms
 
 
-def test_lz4_bomb_and_bad_json_close_and_the_server_is_unaffected(tracker_factory) -> None:
-    t = tracker_factory(Workers=2, MaxBodyBytes=65536).start()
+def test_lz4_bomb_and_bad_json_close_and_the_server_is_unaffected(
+        tracker_factory, store: StoreUnderTest) -> None:
+    t = tracker_factory(Workers=2, MaxBodyBytes=65536, Notify=store.notify).start()
     ws = WsClient(t.port, "?ack=1")
     # A frame declaring 2 GB of JSON: refused from its 4-byte header alone.
     ws.send(OP_BINARY, struct.pack("<I", 2 << 30) + b"\x00" * 64)
@@ -107,4 +112,4 @@ def test_lz4_bomb_and_bad_json_close_and_the_server_is_unaffected(tracker_factor
     assert json.loads(ws.receive().data) == {"accepted": 1}
     ws.close()
     assert t.stop() == 0
-    assert t.query("SELECT count(*) FROM events WHERE ename = 'after_bomb'") == [(1,)]
+    assert store.rows(t, "SELECT count(*) FROM {events} WHERE ename = 'after_bomb'") == [(1,)]
