@@ -20,6 +20,8 @@ from tracker.shipper.batching import BatchPolicy, default_policies
 
 SINK_TYPES = ("duckdb", "clickhouse", "nats", "facebook", "cassandra")
 # Stores this version can deliver to; the others are validated but refused at start.
+# The internal sink keeping the short links file (tracker/links/sink.py).
+RESERVED_SINK_NAME = "links"
 IMPLEMENTED_SINK_TYPES = ("duckdb", "clickhouse")
 FSYNC_MODES = ("always", "interval", "never")
 STRATEGIES = ("immediate", "time", "size", "hybrid", "memory", "adaptive")
@@ -389,6 +391,8 @@ def _notify(c: _Checker, value: Any, data_dir: Path) -> tuple[SinkConfig, ...]:
             continue
         if name in names:
             c.fail(f"{where}.Name", f"{name!r} is used twice; give each store a unique Name")
+        if name == RESERVED_SINK_NAME:
+            c.fail(f"{where}.Name", f"{name!r} is reserved for the short links; pick another")
         names.add(name)
         sinks.append(SinkConfig(name, kind, options, _sink_batching(c, where, entry)))
     return tuple(sinks)

@@ -1,27 +1,35 @@
--- redirects: the current short links; redirect_history: every change to them.
--- A change to a link is a new row for the same urlfrom, which replaces the old
--- one (read with FINAL); a deleted link is removed with ALTER TABLE ... DELETE.
-CREATE TABLE IF NOT EXISTS {{table:redirects}} {{on_cluster}} (
-    urlfrom    String,
-    urlto      String,
-    oid        Nullable(String),
-    created_at {{ts}},
-    updated_at {{ts}}
-)
-ENGINE = {{replacing:redirects}}
-ORDER BY urlfrom;
-
-{{distributed:redirects:cityHash64(urlfrom)}};
-
+-- redirect_history: every change to a short link (tracker/model/tables.py
+-- REDIRECT_HISTORY), deduplicated by hid the way events are by eid.
+-- `action` is 'create', 'update' or 'delete'.
 CREATE TABLE IF NOT EXISTS {{table:redirect_history}} {{on_cluster}} (
+    hid        UUID,
+    changed_at {{ts}},
     urlfrom    String,
+    host       String,
     urlto      Nullable(String),
     oid        Nullable(String),
-    action     {{lc}},  -- 'create', 'update' or 'delete'
-    changed_at {{ts}}
+    action     {{lc}}
 )
-ENGINE = {{merge_tree:redirect_history}}
+ENGINE = {{replacing:redirect_history}}
 PARTITION BY toYYYYMM({{datetime:changed_at}})
-ORDER BY (urlfrom, changed_at);
+ORDER BY (host, urlfrom, hid);
 
 {{distributed:redirect_history:cityHash64(urlfrom)}};
+
+-- redirects: the current short links, derived from the history so the two can
+-- never disagree: per urlfrom its newest change, unless that was a delete.
+CREATE VIEW IF NOT EXISTS {{db}}.redirects {{on_cluster}} AS
+SELECT urlfrom, host, urlto, oid, created_at, updated_at
+FROM (
+    SELECT
+        urlfrom,
+        argMax(host, changed_at)                AS host,
+        argMax(urlto, changed_at)               AS urlto,
+        argMax(oid, changed_at)                 AS oid,
+        argMax(action, changed_at)              AS last_action,
+        maxIf(changed_at, action = 'create')    AS created_at,
+        max(changed_at)                         AS updated_at
+    FROM {{db}}.redirect_history FINAL
+    GROUP BY urlfrom
+)
+WHERE last_action != 'delete';

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracker.model.tables import AGREEMENTS, EVENTS, PAYMENTS, Table
+from tracker.model.tables import AGREEMENTS, EVENTS, PAYMENTS, REDIRECT_HISTORY, Table
 
 BASE_MS = 1_767_225_600_123  # 2026-01-01T00:00:00.123Z: keeps the milliseconds honest
 
@@ -108,7 +108,22 @@ def agreement(n: int, **over: Any) -> dict[str, Any]:
     return row
 
 
-MAKERS = {EVENTS.name: event, PAYMENTS.name: payment, AGREEMENTS.name: agreement}
+def redirect_change(n: int, **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "hid": uid(n, 7),
+        "changed_at": BASE_MS + n * 1000,
+        "urlfrom": f"https://Go.example/Slug-{n % 4}",
+        "host": "go.example",
+        "urlto": f"https://Shop.example/Sale?utm_campaign=C{n}",
+        "oid": "Org-1",
+        "action": ("create", "update", "delete")[n % 3],
+    }
+    row.update(over)
+    return row
+
+
+MAKERS = {EVENTS.name: event, PAYMENTS.name: payment, AGREEMENTS.name: agreement,
+          REDIRECT_HISTORY.name: redirect_change}
 
 
 def row(table: Table, n: int, **over: Any) -> dict[str, Any]:

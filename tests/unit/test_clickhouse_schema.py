@@ -21,8 +21,9 @@ from tracker.sinks.clickhouse_schema import (
 )
 
 REPO_SCHEMA = Path(__file__).resolve().parents[2] / "schema" / "clickhouse"
-DATA_TABLES = ("events", "payments", "agreements", "jurisdictions", "redirects", "redirect_history")
-VIEWS = ("visitors", "sessions", "dailies", "referrers", "outcomes", "hits")
+DATA_TABLES = ("events", "payments", "agreements", "jurisdictions", "redirect_history")
+EVENT_VIEWS = ("visitors", "sessions", "dailies", "referrers", "outcomes", "hits")
+VIEWS = (*EVENT_VIEWS, "redirects")
 FEATURES = {"legacy": LEGACY_18, "modern": MODERN}
 
 
@@ -109,10 +110,16 @@ def test_events_are_deduplicated_by_eid_per_month() -> None:
     assert "ORDER BY (toDate(created_at), aid)" in agreements
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", EVENT_VIEWS)
 def test_views_read_events_final(view: str) -> None:
     (statement,) = [s for s in render_schema(MODERN, "db") if f"VIEW IF NOT EXISTS db.{view} " in s]
     assert "FROM db.events FINAL" in statement
+
+
+def test_redirects_read_the_history_final() -> None:
+    statements = render_schema(MODERN, "db")
+    (statement,) = [s for s in statements if "VIEW IF NOT EXISTS db.redirects " in s]
+    assert "FROM db.redirect_history FINAL" in statement
 
 
 def test_ltv_sums_deduplicated_payments() -> None:
@@ -167,7 +174,8 @@ def test_replicated_mode_uses_zookeeper_paths_per_shard() -> None:
         "'/clickhouse/tables/{shard}/tracker/events_local', '{replica}')"
     ) in events
     history = create_statement(statements, "tracker.redirect_history_local ON CLUSTER 'web'")
-    assert "ReplicatedMergeTree('/clickhouse/tables/{shard}/tracker/redirect_history_local'" in (
+    assert ("ReplicatedReplacingMergeTree("
+            "'/clickhouse/tables/{shard}/tracker/redirect_history_local'") in (
         history
     )
     for table in DATA_TABLES:

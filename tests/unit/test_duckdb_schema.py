@@ -91,10 +91,11 @@ def test_every_table_and_view_exists(con: duckdb.DuckDBPyConnection) -> None:
     kinds = dict(
         con.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall()
     )
-    for name in ("events", "payments", "ltv", "agreements", "jurisdictions", "redirects",
+    for name in ("events", "payments", "ltv", "agreements", "jurisdictions",
                  "redirect_history", "schema_version"):  # fmt: skip
         assert kinds[name] == "BASE TABLE"
-    for name in ("visitors", "sessions", "dailies", "referrers", "outcomes", "hits"):
+    for name in ("visitors", "sessions", "dailies", "referrers", "outcomes", "hits",
+                 "redirects"):  # fmt: skip
         assert kinds[name] == "VIEW"
 
 
@@ -136,18 +137,35 @@ def test_operator_edits_to_seeds_survive_a_reload(con: duckdb.DuckDBPyConnection
     ).fetchone() == (False,)
 
 
-def test_ltv_and_redirects_keys(con: duckdb.DuckDBPyConnection) -> None:
+def test_ltv_key(con: duckdb.DuckDBPyConnection) -> None:
     load_schema(con)
     con.execute("INSERT INTO ltv VALUES ('vid', 'a', 1, 'EUR', now()::TIMESTAMP)")
     with pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO ltv VALUES ('vid', 'a', 2, 'EUR', now()::TIMESTAMP)")
     with pytest.raises(duckdb.ConstraintException):
         con.execute("INSERT INTO ltv VALUES ('email', 'a', 2, 'EUR', now()::TIMESTAMP)")
-    con.execute("INSERT INTO redirects VALUES ('https://s.io/x', 'https://a.io/', NULL,"
-                " now()::TIMESTAMP, now()::TIMESTAMP)")  # fmt: skip
-    with pytest.raises(duckdb.ConstraintException):
-        con.execute("INSERT INTO redirects VALUES ('https://s.io/x', 'https://b.io/', NULL,"
-                    " now()::TIMESTAMP, now()::TIMESTAMP)")  # fmt: skip
+
+
+def test_redirects_are_the_newest_change_per_link_unless_deleted(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    load_schema(con)
+    changes = [  # (hid, seconds, urlfrom, urlto, action)
+        ("00000000-0000-7000-8000-000000000001", 1, "https://s.io/a", "https://x.io/1", "create"),
+        ("00000000-0000-7000-8000-000000000002", 2, "https://s.io/a", "https://x.io/2", "update"),
+        ("00000000-0000-7000-8000-000000000003", 3, "https://s.io/b", "https://x.io/3", "create"),
+        ("00000000-0000-7000-8000-000000000004", 4, "https://s.io/b", None, "delete"),
+        ("00000000-0000-7000-8000-000000000005", 5, "https://s.io/c", "https://x.io/5", "create"),
+        ("00000000-0000-7000-8000-000000000006", 6, "https://s.io/c", None, "delete"),
+        ("00000000-0000-7000-8000-000000000007", 7, "https://s.io/c", "https://x.io/7", "create"),
+    ]
+    for hid, sec, urlfrom, urlto, action in changes:
+        con.execute("INSERT INTO redirect_history VALUES (?, to_timestamp(?)::TIMESTAMP, ?,"
+                    " 's.io', ?, NULL, ?)", [hid, sec, urlfrom, urlto, action])
+    rows = con.execute("SELECT urlfrom, urlto, epoch(created_at), epoch(updated_at)"
+                       " FROM redirects ORDER BY urlfrom").fetchall()
+    assert rows == [("https://s.io/a", "https://x.io/2", 1, 2),
+                    ("https://s.io/c", "https://x.io/7", 7, 7)]
 
 
 def test_a_failing_file_rolls_the_whole_load_back(

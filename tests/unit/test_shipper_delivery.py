@@ -488,3 +488,35 @@ def test_a_backlog_of_one_table_does_not_hold_back_another(data_dir):
     # right after the events batch then in flight, not after the whole backlog.
     assert tables.index("payments") <= 8
     assert sink.violations == []
+
+
+def test_a_sink_that_takes_some_tables_gets_only_those_and_does_not_hold_the_log(data_dir):
+    from tracker.links import LinkBook, links_path
+    from tracker.links.sink import LinksSink
+    from tracker.model.tables import REDIRECT_HISTORY
+
+    log = Log(data_dir, 0, segment_bytes=4000)
+    log.write(range(0, 200))
+    change = {"hid": str(uuid.UUID(int=7)), "changed_at": BASE_MS, "host": "go.example",
+              "urlfrom": "https://go.example/a", "urlto": "https://t.example/",
+              "action": "create"}
+    log.writer.append(REDIRECT_HISTORY.table_id, 1, orjson.dumps([change]))
+    log.write(range(200, 300))
+    links = LinksSink(links_path(data_dir))
+    db = data_dir / "duck.db"
+    shipper = make_shipper(data_dir, [DuckDBSink("duck", db), links])
+    shipper.start()
+    wait_for(lambda: all(s["lag_events"] == 0 for s in shipper.state()["sinks"].values())
+             and sum(shipper.appended().values()) == 301, "delivery")
+    state = sink_state(shipper, "links")
+    assert shipper.stop(timeout=10)
+    log.close()
+    assert list(LinkBook.load(links_path(data_dir)).links()) == ["go.example/a"]
+    assert state["dead_letters"] == 0  # the events were skipped, not refused
+    assert counts(db) == (300, 300)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT urlfrom FROM redirects").fetchall() == [
+            ("https://go.example/a",)]
+    finally:
+        con.close()

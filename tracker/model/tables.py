@@ -106,6 +106,20 @@ AGREEMENTS = Table(
     ),
 )
 
-TABLES: tuple[Table, ...] = (EVENTS, PAYMENTS, AGREEMENTS)
+# Every change to a short link (tracker/links): the current links are the newest
+# change per `urlfrom` that is not a delete (the `redirects` view in each store).
+REDIRECT_HISTORY = Table(
+    name="redirect_history",
+    table_id=4,
+    key="hid",
+    time_column="changed_at",
+    columns=_cols(
+        """
+        hid:uuid! changed_at:ts! urlfrom:str! host:str! urlto:str oid:str action:str!
+        """
+    ),
+)
+
+TABLES: tuple[Table, ...] = (EVENTS, PAYMENTS, AGREEMENTS, REDIRECT_HISTORY)
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 TABLES_BY_ID: dict[int, Table] = {t.table_id: t for t in TABLES}

@@ -33,16 +33,21 @@ class TrackerApp:
                  routes: dict[str, tuple[str, Handler, tuple[str, ...]]] | None = None,
                  rate_limit: RateLimitGate | None = None,
                  static: StaticFiles | None = None,
-                 proxy: ReverseProxy | None = None):
+                 proxy: ReverseProxy | None = None,
+                 prefixed: tuple[tuple[str, str, Handler, tuple[str, ...]], ...] = (),
+                 fallback: Callable[[Request], Any] | None = None):
         """`routes`: more routes by exact path, as {path: (metric name, handler,
-        methods)}; `rate_limit`: RateLimitPerDay, checked before any route but the
-        exempt ones."""
+        methods)}; `prefixed`: routes by path prefix, as (prefix, metric name,
+        handler, methods); `fallback`: asked last, answers or returns None (404);
+        `rate_limit`: RateLimitPerDay, checked before any route but the exempt ones."""
         self._tracking = tracking
         self._cors = cors
         self._counters = counters
         self._rate_limit = rate_limit
         self._static = static
         self._proxy = proxy
+        self._prefixed = prefixed
+        self._fallback = fallback
         self._exact: dict[str, tuple[str, Handler, tuple[str, ...]]] = {
             "/ping": ("ping", ops.ping, READ_METHODS),
             "/health": ("health", ops.health, READ_METHODS),
@@ -64,6 +69,8 @@ class TrackerApp:
 
     async def _finish_later(self, route: str, result: Awaitable[Reply],
                             started: float) -> Reply:
+        # A StreamingResponse (the proxy's) is recorded here, when its head is
+        # ready to go out: its status and the time to the upstream's head.
         response = await result
         self._counters.record(route, response.status, perf_counter() - started)
         return response
@@ -95,6 +102,15 @@ class TrackerApp:
             if request.method not in methods:
                 return route, _not_allowed(methods)
             return route, handler(request)
+        for prefix, route, handler, methods in self._prefixed:
+            if path.startswith(prefix):
+                if request.method not in methods:
+                    return route, _not_allowed(methods)
+                return route, handler(request)
+        if self._fallback is not None:
+            answer = self._fallback(request)
+            if answer is not None:
+                return "short_link", answer
         return "not_found", Response.error(404, "no such route")
 
 

@@ -3,7 +3,8 @@
 Workers never open a store (DuckDB has one writing process: the shipper). A
 route that must read, such as the consent history, asks the shipper here:
 `GET /rows?table=agreements&column=vid&value=<uuid>` answers a JSON list,
-newest first, from the store plus the log's undelivered tail.
+newest first, from the store plus the log's undelivered tail;
+`GET /links?host=<host>` the host's short links (tracker/links/reads.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from tracker._fast import decode_query
 from tracker.config import Config
 from tracker.http import Limits, Request, Response, start_server
+from tracker.links.reads import LinkReads
 from tracker.model.tables import TABLES_BY_NAME
 from tracker.shipper.reads import ReadService
 from tracker.sinks.base import ReadableSink, Sink, SinkError
@@ -33,30 +35,35 @@ def read_socket_path(config: Config) -> Path:
 
 
 class ReadApi:
-    def __init__(self, service: ReadService | None):
+    def __init__(self, service: ReadService | None, links: LinkReads):
         self._service = service
+        self._links = links
 
     def handle(self, request: Request) -> Any:
-        if request.method != "GET" or request.path != "/rows":
+        if request.method != "GET" or request.path not in ("/rows", "/links"):
             return Response.error(404, "no such read")
         try:
             q = decode_query(request.query)
         except ValueError as e:
             return Response.error(400, str(e))
+        if request.path == "/links":
+            if not q.get("host"):
+                return Response.error(400, "host is required")
+            return self._in_thread(self._links.for_host, q["host"])
         table, column, value = q.get("table", ""), q.get("column", ""), q.get("value", "")
         if (table, column) not in READABLE or not value:
             return Response.error(400, "unsupported read")
         if self._service is None:
             return Response.error(503, "no store that can answer reads is configured")
-        return self._read(TABLES_BY_NAME[table], column, value)
+        return self._in_thread(self._service.rows, TABLES_BY_NAME[table], column, value,
+                               MAX_ROWS)
 
-    async def _read(self, table: Any, column: str, value: str) -> Response:
+    async def _in_thread(self, read: Any, *args: Any) -> Response:
         loop = asyncio.get_running_loop()
         try:
-            rows = await loop.run_in_executor(None, self._service.rows,  # type: ignore[union-attr]
-                                              table, column, value, MAX_ROWS)
-        except SinkError as e:
-            log.warning("read from the store failed: %s", e)
+            rows = await loop.run_in_executor(None, read, *args)
+        except (SinkError, OSError, ValueError) as e:
+            log.warning("read failed: %s", e)
             return Response.error(503, "the store cannot answer now")
         return Response.json(200, rows)
 
@@ -77,7 +84,8 @@ async def serve_reads_until_stopped(config: Config, service: ReadService | None)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     path.chmod(0o600)
-    server = await start_server(ReadApi(service), "", 0, Limits(), reuse_port=False, sock=sock)
+    api = ReadApi(service, LinkReads(config.data_directory))
+    server = await start_server(api, "", 0, Limits(), reuse_port=False, sock=sock)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()

@@ -25,8 +25,16 @@ class ShipperReads:
         self._path = socket_path
 
     async def rows(self, table: str, column: str, value: str) -> list[dict[str, Any]]:
-        query = urlencode({"table": table, "column": column, "value": value})
-        request = (f"GET /rows?{query} HTTP/1.1\r\nHost: shipper\r\n"
+        """Rows of `table` whose `column` is `value`, newest first."""
+        return await self._get("/rows?" + urlencode(
+            {"table": table, "column": column, "value": value}))
+
+    async def links(self, host: str) -> list[dict[str, Any]]:
+        """The short links of `host`, as their newest change rows."""
+        return await self._get("/links?" + urlencode({"host": host}))
+
+    async def _get(self, target: str) -> Any:
+        request = (f"GET {target} HTTP/1.1\r\nHost: shipper\r\n"
                    "Connection: close\r\n\r\n").encode()
         try:
             async with asyncio.timeout(TIMEOUT_SECONDS):

@@ -7,9 +7,11 @@ import logging
 import uvloop
 
 from tracker.config import Config
+from tracker.links.book import links_path
+from tracker.links.sink import LinksSink
 from tracker.runtime.lifecycle import setup_child
 from tracker.runtime.readapi import read_service, serve_reads_until_stopped
-from tracker.shipper import Shipper
+from tracker.shipper import BatchPolicy, Shipper
 from tracker.sinks.build import build_sinks
 
 log = logging.getLogger(__name__)
@@ -19,7 +21,9 @@ RETIRE_SECONDS = 1.0
 
 def shipper_main(config: Config) -> None:
     setup_child("shipper", config.log_level)
-    sinks = build_sinks(config)
+    # The stores, and the short links book every worker resolves links from.
+    links = LinksSink(links_path(config.data_directory))
+    sinks = [*build_sinks(config), (links, {"redirect_history": BatchPolicy("immediate")})]
     shipper = Shipper(config.data_directory, sinks, retire_interval=RETIRE_SECONDS)
     shipper.start()
     log.info("shipper delivering to %s", ", ".join(s.name for s in config.notify))

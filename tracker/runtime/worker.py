@@ -19,8 +19,11 @@ from tracker.consent import ConsentGate
 from tracker.events import BuilderConfig, ClientIpResolver, EventBuilder
 from tracker.geo import GeoIp
 from tracker.http import Limits, start_server
+from tracker.links import links_path
+from tracker.links.watcher import LinkTable
 from tracker.metrics.registry import RouteCounters
 from tracker.ratelimit import DailyRateLimiter, ip_key_hasher
+from tracker.routes.adminauth import AdminAuth
 from tracker.routes.app import POST_METHODS, READ_METHODS, TrackerApp
 from tracker.routes.consent import ConsentRoutes
 from tracker.routes.cors import CorsPolicy
@@ -32,6 +35,8 @@ from tracker.routes.proxy import ReverseProxy
 from tracker.routes.ratelimit import RateLimitGate
 from tracker.routes.redirect import RedirectRoute
 from tracker.routes.revenue import RevenueRoute
+from tracker.routes.shortlinks import LIST_PREFIX as SHORT_LINK_LIST_PREFIX
+from tracker.routes.shortlinks import ShortLinks
 from tracker.routes.static import StaticFiles
 from tracker.routes.tracking import TrackingRoutes
 from tracker.routes.websocket import WebSocketRoute
@@ -110,13 +115,20 @@ class _Worker:
                                        ip_key_hasher(secret))
             gate = RateLimitGate(limiter, ips)
         revenue = RevenueRoute(self.ingestor, cors, config.max_body_bytes)
-        consent = ConsentRoutes(tracking, self.ingestor, ShipperReads(read_socket_path(config)),
+        reads = ShipperReads(read_socket_path(config))
+        self.links = LinkTable(links_path(config.data_directory))
+        short = ShortLinks(tracking, self.ingestor, self.links, reads,
+                           AdminAuth(config.admin_tokens), config.domains, config.max_body_bytes)
+        consent = ConsentRoutes(tracking, self.ingestor, reads,
                                 rules.hasher, config.anonymize_ip, geo, cors,
                                 config.max_body_bytes)
         static = StaticFiles(Path(config.static_directory)) if config.static_directory else None
         proxy = ReverseProxy(config.proxy_url, ips) if config.proxy_url else None
         self.app = TrackerApp(tracking, ops, cors, self.counters, rate_limit=gate, static=static,
-                              proxy=proxy, routes={
+                              proxy=proxy, fallback=short.resolve, prefixed=(
+            (SHORT_LINK_LIST_PREFIX, "rpi", short.listing, READ_METHODS),
+        ), routes={
+            "/tr/v1/rpi/redirect": ("rpi", short.change, ("POST", "DELETE")),
             "/tr/v1/ppi/agree": ("agree", consent.handle, ("GET", "HEAD", "POST")),
             "/tr/v1/ltv/": ("ltv", revenue.handle, POST_METHODS),
             "/tr/v1/ltv": ("ltv", revenue.handle, POST_METHODS),
@@ -184,6 +196,8 @@ async def _serve(config: Config, index: int) -> None:
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     publisher = asyncio.create_task(worker.publish_forever())
+    worker.links.reload()
+    link_watcher = asyncio.create_task(worker.links.watch_forever())
     # Everything built so far lives as long as the process: keep it out of the
     # collector's full passes.
     gc.collect()
@@ -201,9 +215,10 @@ async def _serve(config: Config, index: int) -> None:
     except Exception:
         log.exception("worker %d: the last group append failed", index)
     await worker.syncer.stop()
-    publisher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await publisher
+    for task in (publisher, link_watcher):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     worker.writer.close()
     write_state(worker_state_path(config.run_directory, index), worker.state())
     log.info("worker %d stopped", index)

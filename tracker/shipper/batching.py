@@ -125,11 +125,13 @@ SPEC_BATCH_ROWS = 1000
 def default_policies(
     max_rows: int | None = None, max_age_s: float = 2.0, store: str = ""
 ) -> dict[str, BatchPolicy]:
-    """Default policies by table name: payments immediate, everything else hybrid
+    """Default policies by table name: payments and short-link changes immediate, the rest hybrid
     (SPEC 5) with `max_rows` rows, by default the store's STORE_BATCH_ROWS or 1000."""
     if max_rows is None:
         max_rows = STORE_BATCH_ROWS.get(store, SPEC_BATCH_ROWS)
     hybrid = BatchPolicy("hybrid", max_rows=max_rows, max_age_s=max_age_s)
     policies = {t.name: hybrid for t in TABLES}
-    policies["payments"] = BatchPolicy("immediate", max_rows=max_rows, max_age_s=max_age_s)
+    immediate = BatchPolicy("immediate", max_rows=max_rows, max_age_s=max_age_s)
+    policies["payments"] = immediate
+    policies["redirect_history"] = immediate  # rare admin changes, wanted at once
     return policies

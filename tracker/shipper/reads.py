@@ -8,6 +8,7 @@ cursor makes every acknowledged write readable at once. Rows found in both
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,29 +35,35 @@ class ReadService:
     def rows(self, table: Table, column: str, value: str, limit: int = 1000
              ) -> list[dict[str, Any]]:
         """Rows whose `column` equals `value`, newest first."""
+        # The cursor before the store: rows stored after the cursor was read are
+        # also in the tail; the other order could miss rows delivered in between.
+        positions = self._cursors.load()
         stored = self._sink.read_rows(table, column, value, limit)  # type: ignore[attr-defined]
         merged = {row[table.key]: row for row in stored}
-        for row in self._pending(table, column, value):
+        pending = undelivered_rows(self._wal_root, positions, table,
+                                   lambda row: row.get(column) == value)
+        for row in pending:
             merged.setdefault(row[table.key], row)
         newest_first = sorted(merged.values(), key=lambda r: r.get(table.time_column, 0),
                               reverse=True)
         return newest_first[:limit]
 
-    def _pending(self, table: Table, column: str, value: str) -> list[dict[str, Any]]:
-        cursors = self._cursors.load()
-        found = []
-        for directory in list_worker_dirs(self._wal_root):
-            reader = WalReader(directory, _scan_start(directory, cursors.get(directory.name)))
-            try:
-                while records := reader.read(max_records=10_000, max_bytes=8 << 20):
-                    for record in records:
-                        if record.table_id != table.table_id:
-                            continue
-                        found.extend(r for r in orjson.loads(record.payload)
-                                     if r.get(column) == value)
-            finally:
-                reader.close()
-        return found
+
+def undelivered_rows(wal_root: Path, positions: dict[str, Position], table: Table,
+                     keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
+    """The rows of `table` in every worker's log after a sink's saved `positions`
+    (at most the last TAIL_SCAN_BYTES of each log) for which `keep` is true."""
+    found = []
+    for directory in list_worker_dirs(wal_root):
+        reader = WalReader(directory, _scan_start(directory, positions.get(directory.name)))
+        try:
+            while records := reader.read(max_records=10_000, max_bytes=8 << 20):
+                for record in records:
+                    if record.table_id == table.table_id:
+                        found.extend(r for r in orjson.loads(record.payload) if keep(r))
+        finally:
+            reader.close()
+    return found
 
 
 def _scan_start(directory: Path, cursor: Position | None) -> Position | None:

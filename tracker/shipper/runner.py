@@ -142,8 +142,11 @@ class SinkRunner:
         self._poll = poll_interval
         self._breaker = breaker or Breaker(clock=clock)
         self._clock = clock
-        self._tables = {t.table_id: _Table(t, policies.get(t.name, BatchPolicy())) for t in TABLES}
-        self._stats = RunnerStats([t.name for t in TABLES])
+        # A sink may take only some tables (`tables`); records of the others are skipped.
+        taken: tuple[Table, ...] = getattr(sink, "tables", TABLES)
+        self._tables = {t.table_id: _Table(t, policies.get(t.name, BatchPolicy())) for t in taken}
+        self._skipped = frozenset(t.table_id for t in TABLES) - self._tables.keys()
+        self._stats = RunnerStats([t.name for t in taken])
         self._dirs: dict[str, _Dir] = {}
         self._start: dict[str, Position] = {}
         self._next_discover = 0.0
@@ -373,7 +376,8 @@ class SinkRunner:
         for index, (table_id, payload) in enumerate(records):
             t = tables.get(table_id)
             if t is None:
-                self._dead_record(f"table#{table_id}", payload, "unknown table id")
+                if table_id not in self._skipped:
+                    self._dead_record(f"table#{table_id}", payload, "unknown table id")
                 continue
             buffer = t.buffer
             before = buffer.num_rows

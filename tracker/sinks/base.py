@@ -54,6 +54,9 @@ class PermanentError(SinkError):
 
 @runtime_checkable
 class Sink(Protocol):
+    """A store. It takes every model table, unless it has a `tables` attribute
+    (a tuple of tracker.model.tables.Table): then it is given only those."""
+
     name: str
 
     def open(self) -> None:

@@ -68,6 +68,7 @@ LOW_CARDINALITY: dict[str, frozenset[str]] = {
     ),
     "payments": frozenset({"currency"}),
     "agreements": frozenset({"country", "lang"}),
+    "redirect_history": frozenset({"action"}),
 }
 
 _BASE_TYPES: dict[Kind, str] = {
