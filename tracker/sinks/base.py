@@ -8,11 +8,12 @@ already stored (after a crash or a retry): the sink must store each row id
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from tracker.model.tables import Table
+
+if TYPE_CHECKING:  # only the shipper loads pyarrow; workers import this module too
+    import pyarrow as pa
 
 
 class Batch(Protocol):
