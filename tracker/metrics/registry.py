@@ -39,8 +39,12 @@ class RouteCounters:
 
     def record(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        self.latency.observe(seconds)
+        requests = self.requests
+        requests[key] = requests.get(key, 0) + 1
+        latency = self.latency  # LatencyHistogram.observe, inline: once per request
+        latency.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        latency.count += 1
+        latency.sum += seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -24,6 +24,7 @@ TRANSPARENT_GIF = (
 NO_STORE = ("Cache-Control", "no-store")
 Headers = tuple[tuple[str, str], ...]
 JSON_TYPES = ("application/json", "text/plain", "application/x-ndjson", "")
+_new_context = tuple.__new__
 
 
 class TrackingRoutes:
@@ -62,8 +63,9 @@ class TrackingRoutes:
             consent = request.cookie("CookieConsent")
         else:  # most tracking requests: skip the cookie parsing
             vid = sid = consent = None
-        # Positional: a class called with keywords builds a dict, once per request.
-        return RequestContext(
+        # Made as a tuple: the NamedTuple's own __new__ is a Python function, and
+        # this runs once per request.
+        return _new_context(RequestContext, (
             self._ips.resolve(request.peer_ip, h.get("x-forwarded-for"), h.get("x-real-ip")),
             h.get("user-agent", ""),  # user_agent
             h.get("accept-language", ""),  # accept_language
@@ -73,7 +75,7 @@ class TrackingRoutes:
             vid,
             sid,
             int(consent) if consent and consent.isdigit() else None,
-        )
+        ))
 
     def _cors_headers(self, request: Request) -> Sequence[tuple[str, str]]:
         constant = self._constant_cors
