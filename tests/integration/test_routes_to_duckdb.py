@@ -157,3 +157,25 @@ def test_cors_preflight_and_origin_list(tracker_factory) -> None:
     status, headers, _ = t.request("GET", "/tr/v1/tr/ename/x",
                                    headers={"Origin": "https://evil.example"})
     assert status == 204 and "access-control-allow-origin" not in headers
+
+
+def test_the_events_of_one_request_share_its_visitor_and_session(tracker) -> None:
+    t = tracker
+    own = str(uuid.uuid4())
+    status, headers, _ = t.request("POST", "/tr/v1/tr/", json.dumps({"batch": [
+        {"ename": "b1"}, {"ename": "b2"}, {"ename": "b3", "vid": own}, {"ename": "b4"}]}),
+        {"Content-Type": "application/json"})
+    assert status == 200
+    cookies = dict(line.split(";")[0].split("=", 1) for line in headers["set-cookie"].split("\n"))
+    held = "01935c1e-0000-7000-8000-00000000abcd"  # a browser's vid cookie, no sid cookie
+    status, _, _ = t.request("POST", "/tr/v1/tr/", json.dumps([{"ename": "c1"}, {"ename": "c2"}]),
+                             {"Content-Type": "application/json", "Cookie": f"vid={held}"})
+    assert status == 200
+    assert t.stop() == 0
+    rows = dict(t.query("SELECT ename, vid::VARCHAR || ' ' || sid::VARCHAR FROM events "
+                        "WHERE ename IN ('b1', 'b2', 'b3', 'b4', 'c1', 'c2')"))
+    pair = f"{cookies['vid']} {cookies['sid']}"
+    assert rows["b1"] == rows["b2"] == rows["b4"] == pair
+    assert rows["b3"] == f"{own} {cookies['sid']}"  # an id the event names stays its own
+    assert rows["c1"].split()[0] == rows["c2"].split()[0] == held
+    assert rows["c1"].split()[1] == rows["c2"].split()[1]  # one new session for both

@@ -76,6 +76,9 @@ def test_messages_are_acked_after_the_log_and_stored(tracker_factory,
     assert t.stop() == 0
     assert store.rows(t, "SELECT count(*) FROM {events} WHERE ename IN ('ws_text', 'ws_lz4')") \
         == [(sent,)]
+    # No cookies over a socket: the events of one connection share one visitor and session.
+    assert store.rows(t, "SELECT count(DISTINCT vid), count(DISTINCT sid) FROM {events} "
+                         "WHERE ename IN ('ws_text', 'ws_lz4')") == [(3, 3)]
 
 
 def test_each_message_gets_its_own_server_time(tracker_factory, store: StoreUnderTest) -> None:

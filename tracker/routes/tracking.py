@@ -225,6 +225,7 @@ class TrackingRoutes:
             eids.append(row["eid"])
             if update.headers and not cookies:
                 cookies = update.headers
+                ctx = carry_ids(ctx, item, row)
         return rows, eids, rejected, cookies
 
     def _headers(self, request: Request, cookies: Headers) -> list[tuple[str, str]]:
@@ -252,3 +253,15 @@ class TrackingRoutes:
             return Response.json(200, body, headers)
         return Response.json(200, {"accepted": len(rows), "rejected": rejected}, headers)
 
+
+
+def carry_ids(ctx: RequestContext, item: dict[str, Any], row: dict[str, Any]) -> RequestContext:
+    """The context for the rest of a request's (or a socket's) events once one got
+    its visitor and session ids from the cookies or as new ones: the others share
+    them, as the cookies set with the answer will. Ids an event names itself
+    stay its own."""
+    vid = row.get("vid") if item.get("vid") is None else ctx.cookie_vid
+    sid = row.get("sid") if item.get("sid") is None else ctx.cookie_sid
+    if vid == ctx.cookie_vid and sid == ctx.cookie_sid:
+        return ctx
+    return ctx._replace(cookie_vid=vid, cookie_sid=sid)

@@ -10,7 +10,7 @@ from tracker.events import FieldError
 from tracker.http import Request, Response, ServerState, Upgrade
 from tracker.model.tables import EVENTS
 from tracker.routes.ingest import Ingestor
-from tracker.routes.tracking import TrackingRoutes
+from tracker.routes.tracking import TrackingRoutes, carry_ids
 from tracker.wal import WalFullError
 from tracker.ws import CloseError, WsLimits, upgrade
 
@@ -32,6 +32,7 @@ class WebSocketRoute:
         ctx = self._tracking.context(request)  # the handshake's client, cookies and agent
 
         async def on_message(items: list[Any], is_batch: bool) -> int:
+            nonlocal ctx
             # The socket lives long: each message gets its own server time.
             now = ctx._replace(now_ms=int(time.time() * 1000))
             place = self._tracking.place_of(ctx.client_ip)
@@ -40,10 +41,13 @@ class WebSocketRoute:
                 if not isinstance(item, dict):
                     continue
                 try:
-                    row, _ = self._tracking.build_event(item, now, place)
+                    row, update = self._tracking.build_event(item, now, place)
                 except FieldError:
                     continue  # a bad event is dropped; the ack counts what was accepted
                 rows.append(row)
+                if update.headers:  # no cookies over a socket: its events share the ids
+                    ctx = carry_ids(ctx, item, row)
+                    now = ctx._replace(now_ms=now.now_ms)
             if not rows:
                 return 0
             try:
