@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 import uuid
 
 import pytest
@@ -141,6 +142,16 @@ def test_ops_routes_are_not_tracked(tracker: TrackerProcess) -> None:
                 "avg_flush_latency_ms", "queued_items", "memory_usage_mb",
                 "batch_success_rate", "events_per_second"):
         assert key in batching
+    # A payment is delivered at once (immediate batching): its flush is timed per table.
+    assert t.request("POST", "/tr/v1/ltv/", json.dumps({"amt": "1.5", "currency": "EUR"}),
+                     {"Content-Type": "application/json"})[0] == 200
+    deadline = time.monotonic() + 30  # the shipper publishes its state twice a second
+    while 'tracker_batches_total{sink="duckdb",table="payments"} 1' not in (
+            text := t.request("GET", "/metrics")[2].decode()):
+        assert time.monotonic() < deadline, "the payment's batch was never counted"
+        time.sleep(0.1)
+    assert 'tracker_table_flush_latency_ms{sink="duckdb",table="payments",stat="max"}' in text
+    assert 'tracker_flush_seconds_total{sink="duckdb",table="payments"}' in text
     assert t.stop() == 0
     assert t.query("SELECT count(*) FROM events") == [(0,)]
 

@@ -85,7 +85,7 @@ def prometheus_text(workers: list[dict[str, Any]], shipper: dict[str, Any] | Non
 
     sinks = (shipper or {}).get("sinks", {})
     delivered, lag, batches, failures, dead = [], [], [], [], []
-    rows, flush = [], []
+    rows, flush, table_flush, table_flush_total = [], [], [], []
     for name, s in sorted(sinks.items()):
         sl = f'sink="{_label(name)}"'
         delivered.append((f"{{{sl}}}", sum(s.get("delivered", {}).values())))
@@ -97,6 +97,11 @@ def prometheus_text(workers: list[dict[str, Any]], shipper: dict[str, Any] | Non
         for q in ("p50", "p99", "max", "avg"):
             if q in latency:
                 flush.append((f'{{{sl},stat="{q}"}}', latency[q]))
+        for table, t in sorted(s.get("flush_latency_ms_by_table", {}).items()):
+            tl = f'{sl},table="{_label(table)}"'
+            table_flush_total.append((f"{{{tl}}}", t.get("sum", 0.0) / 1000.0))
+            for q in ("p50", "p99", "max", "avg"):
+                table_flush.append((f'{{{tl},stat="{q}"}}', t.get(q, 0.0)))
         for table, n in sorted(s.get("batches", {}).items()):
             batches.append((f'{{{sl},table="{_label(table)}"}}', n))
         for table, n in sorted(s.get("failures", {}).items()):
@@ -110,6 +115,11 @@ def prometheus_text(workers: list[dict[str, Any]], shipper: dict[str, Any] | Non
     metric("tracker_rows_delivered_total", "counter", "Rows delivered per sink and table.", rows)
     metric("tracker_flush_latency_ms", "gauge",
            "Batch write latency per sink over recent flushes.", flush)
+    metric("tracker_table_flush_latency_ms", "gauge",
+           "Batch write latency per sink and table over recent flushes.", table_flush)
+    metric("tracker_flush_seconds_total", "counter",
+           "Time spent writing batches per sink and table (with tracker_batches_total: "
+           "the average).", table_flush_total)
     return "\n".join(out) + "\n"
 
 

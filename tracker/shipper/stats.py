@@ -31,6 +31,7 @@ class RunnerStats:
         self._flush_seconds = 0.0
         self._flush_max = 0.0
         self._recent: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+        self._by_table = {table: _Latency() for table in tables}
         self._queued_rows = 0
         self._queued_bytes = 0
         self._last_error = ""
@@ -43,6 +44,7 @@ class RunnerStats:
             self._flush_seconds += seconds
             self._flush_max = max(self._flush_max, seconds)
             self._recent.append(seconds)
+            self._by_table.setdefault(table, _Latency()).add(seconds)
 
     def failed(self, table: str, error: str) -> None:
         with self._lock:
@@ -73,9 +75,37 @@ class RunnerStats:
                     "p99": _ms(_percentile(recent, 0.99)),
                     "max": _ms(self._flush_max),
                 },
+                "flush_latency_ms_by_table": {
+                    table: latency.summary() for table, latency in self._by_table.items()
+                },
                 "queued_rows": self._queued_rows,
                 "queued_bytes": self._queued_bytes,
             }
+
+
+class _Latency:
+    """One table's flush latencies: totals, the maximum, and recent ones for percentiles."""
+
+    __slots__ = ("count", "max", "recent", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.max = 0.0
+        self.recent: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.seconds += seconds
+        self.max = max(self.max, seconds)
+        self.recent.append(seconds)
+
+    def summary(self) -> dict[str, float]:
+        recent = sorted(self.recent)
+        return {"count": self.count, "sum": _ms(self.seconds),
+                "avg": _ms(self.seconds / self.count) if self.count else 0.0,
+                "p50": _ms(_percentile(recent, 0.50)), "p99": _ms(_percentile(recent, 0.99)),
+                "max": _ms(self.max)}
 
 
 def _percentile(ordered: list[float], q: float) -> float:
