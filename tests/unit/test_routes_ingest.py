@@ -100,15 +100,14 @@ def test_a_failed_commit_keeps_the_rows_for_the_next(tmp_path, monkeypatch):
     async def scenario() -> None:
         ingestor, writer = make(tmp_path)
         ingestor.append(EVENTS, [{"e": 1}], grouped=True)
-        real_write = os.write
-
-        def failing(fd: int, data: bytes) -> int:
+        def failing(fd: int, data: object) -> int:
             raise OSError(5, "I/O error")
 
-        monkeypatch.setattr(os, "write", failing)
-        with pytest.raises(OSError):
-            ingestor.commit()
-        monkeypatch.setattr(os, "write", real_write)
+        with monkeypatch.context() as patch:  # the disk fails, whichever call writes
+            patch.setattr(os, "write", failing)
+            patch.setattr(os, "writev", failing)
+            with pytest.raises(OSError):
+                ingestor.commit()
         ingestor.append(EVENTS, [{"e": 2}], grouped=True)
         ingestor.commit()
         assert read_all(tmp_path) == [(EVENTS.table_id, 2, [{"e": 1}, {"e": 2}])]
@@ -141,6 +140,23 @@ def test_not_grouped_rows_are_written_before_append_returns(tmp_path):
         assert read_all(tmp_path) == [(EVENTS.table_id, 1, [{"e": 2}])]
         ingestor.commit()
         assert [rows for _, _, rows in read_all(tmp_path)] == [[{"e": 2}], [{"e": 1}]]
+        writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_small_payloads_share_a_record_and_large_ones_keep_their_own(tmp_path):
+    async def scenario() -> None:
+        ingestor, writer = make(tmp_path)
+        big = [{"e": i, "pad": "x" * 100} for i in range(60)]  # over MERGE_BELOW_BYTES
+        ingestor.append(EVENTS, [{"e": "a"}], grouped=True)
+        ingestor.append(EVENTS, big, grouped=True)
+        ingestor.append(EVENTS, [{"e": "b"}], grouped=True)
+        ingestor.append(OTHER, [{"o": 1}], grouped=True)
+        ingestor.commit()
+        assert read_all(tmp_path) == [(EVENTS.table_id, 2, [{"e": "a"}, {"e": "b"}]),
+                                      (EVENTS.table_id, 60, big),
+                                      (OTHER.table_id, 1, [{"o": 1}])]
         writer.close()
 
     asyncio.run(scenario())

@@ -319,3 +319,21 @@ def test_sigkill_loses_no_reported_append(tmp_path, who_kills):
     w.open()
     assert w.appended_events == len(records)
     w.close()
+
+
+def test_append_many_beyond_one_writev_and_after_a_short_write(tmp_path, monkeypatch):
+    w = WalWriter(tmp_path, worker=0, fsync="never")
+    w.open()
+    many = [(1, 1, payload(i)) for i in range(700)]  # 1400 buffers: more than one writev takes
+    w.append_many(many)
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: list[bytes]) -> int:
+        return real_writev(fd, [bytes(buffers[0])[:5]])  # the kernel may take less
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    w.append_many([(2, 1, payload(1000)), (2, 1, payload(1001))])
+    w.append(3, 1, payload(2000))
+    w.close()
+    assert read_all(tmp_path) == [*many, (2, 1, payload(1000)), (2, 1, payload(1001)),
+                                  (3, 1, payload(2000))]

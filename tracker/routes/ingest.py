@@ -2,8 +2,10 @@
 
 Group append (`append(..., grouped=True)`, for answers that leave through the
 HTTP layer): with the fsync policies "interval" and "never", the rows of one
-event-loop turn are written together, as one record per table and one
-`os.write`, by `commit()`. The HTTP layer calls `commit()` before it writes
+event-loop turn are written together by `commit()`, with one write: the small
+payloads of a table (single events) merged into one record, so the shipper
+reads one record rather than dozens, and each large one (a batch) as a record
+of its own, so it is not copied. The HTTP layer calls `commit()` before it writes
 the turn's answers (ServerState's `before_write`), so an answer still never
 leaves before the rows it acknowledges are in the log; a failed commit keeps
 the rows and the answers are not sent (their connections are aborted). The
@@ -32,6 +34,9 @@ WAL_FULL_RETRY_AFTER = 5
 # Pending bytes past which an append commits at once: keeps a record far below
 # the log's record size limit when one turn reads many large batches.
 COMMIT_BYTES = 1 << 20
+# Payloads smaller than this are merged into one record per table at commit;
+# larger ones (batches) are records of their own, written without a copy.
+MERGE_BELOW_BYTES = 4096
 
 
 class Ingestor:
@@ -97,7 +102,14 @@ class Ingestor:
         pending = self._pending
         if not pending:
             return
-        records = [(table_id, *_merge(items)) for table_id, items in pending.items()]
+        records = []
+        for table_id, items in pending.items():
+            small = [item for item in items if len(item[0]) < MERGE_BELOW_BYTES]
+            if small:
+                records.append((table_id, *_merge(small)))
+            if len(small) < len(items):
+                records += [(table_id, count, payload) for payload, count in items
+                            if len(payload) >= MERGE_BELOW_BYTES]
         if len(records) == 1:
             self._writer.append(*records[0])
         else:

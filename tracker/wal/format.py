@@ -66,11 +66,17 @@ def unpack_header(data: bytes) -> SegmentHeader:
 
 def encode_record(table_id: int, count: int, payload: bytes) -> bytes:
     """Frame one record. Raises ValueError for a payload above MAX_PAYLOAD_BYTES."""
+    return record_head(table_id, count, payload) + payload
+
+
+def record_head(table_id: int, count: int, payload: bytes) -> bytes:
+    """The bytes that go before `payload` in its record (written apart, no copy of
+    the payload). Raises ValueError for a payload above MAX_PAYLOAD_BYTES."""
     size = len(payload)
     if size > MAX_PAYLOAD_BYTES:
         raise ValueError(f"record payload of {size} bytes exceeds {MAX_PAYLOAD_BYTES}")
     crc = _crc32(payload, _crc32(_KIND_COUNT.pack(table_id, count)))
-    return _RECORD_HEAD.pack(size + _KIND_COUNT_SIZE, crc, table_id, count) + payload
+    return _RECORD_HEAD.pack(size + _KIND_COUNT_SIZE, crc, table_id, count)
 
 
 def decode_record(buf: bytes, pos: int) -> tuple[int, int, bytes, int] | None:

@@ -13,10 +13,12 @@ import os
 import threading
 from pathlib import Path
 
-from tracker.wal.format import HEADER_SIZE, BadHeaderError, encode_record, pack_header
+from tracker.wal.format import HEADER_SIZE, BadHeaderError, pack_header, record_head
 from tracker.wal.segments import scan_segment, segment_files, segment_name, usage_bytes
 
 log = logging.getLogger(__name__)
+# Buffers one writev may take (Linux: 1024); more go through one joined write.
+_IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16
 
 FSYNC_POLICIES = ("always", "interval", "never")
 _TMP_SUFFIX = ".tmp"
@@ -182,14 +184,16 @@ class WalWriter:
 
     def append(self, table_id: int, count: int, payload: bytes) -> None:
         """Append one record with one write. WalFullError if over quota (nothing written)."""
-        self._write_record(encode_record(table_id, count, payload), count)
+        self._write_record([record_head(table_id, count, payload), payload], count)
 
     def append_many(self, records: list[tuple[int, int, bytes]]) -> None:
         """Append several records with one write (all or none land in the same segment)."""
         if not records:
             return
-        data = b"".join([encode_record(t, c, p) for t, c, p in records])
-        self._write_record(data, sum([c for _, c, _ in records]))
+        parts = []
+        for table_id, count, payload in records:
+            parts += (record_head(table_id, count, payload), payload)
+        self._write_record(parts, sum([c for _, c, _ in records]))
 
     def has_room(self, size: int) -> bool:
         """Whether `size` more bytes, and the header of a new segment should they
@@ -203,8 +207,10 @@ class WalWriter:
                 f"wal quota of {self.quota_bytes} bytes reached ({self._bytes_on_disk} used)"
             )
 
-    def _write_record(self, data: bytes, count: int) -> None:
-        size = len(data)
+    def _write_record(self, parts: list[bytes], count: int) -> None:
+        """Write `parts` (whole records, head and payload apart) with one writev:
+        payloads are not copied into one buffer first."""
+        size = sum([len(part) for part in parts])
         must_roll = self._seg_size + size > self.segment_bytes and self._seg_size > HEADER_SIZE
         extra = HEADER_SIZE if must_roll else 0
         if self._bytes_on_disk + size + extra > self.quota_bytes:
@@ -215,9 +221,10 @@ class WalWriter:
             self._roll()
         fd = self._fd
         try:
-            written = os.write(fd, data)  # one call on the hot path; the rest is rare
+            # One call on the hot path; the rest is rare (IOV_MAX, short writes).
+            written = os.writev(fd, parts) if len(parts) <= _IOV_MAX else 0
             if written != size:
-                self._write_fully(fd, memoryview(data)[written:])
+                self._write_fully(fd, memoryview(b"".join(parts))[written:])
         except OSError as exc:
             # Never leave a partial record for the next append to follow.
             try:
@@ -233,13 +240,10 @@ class WalWriter:
         self._dirty = True
 
     @staticmethod
-    def _write_fully(fd: int, data: bytes) -> None:
-        written = os.write(fd, data)
-        if written == len(data):
-            return
-        view = memoryview(data)
+    def _write_fully(fd: int, data: memoryview) -> None:
+        written = 0
         while written < len(data):
-            written += os.write(fd, view[written:])
+            written += os.write(fd, data[written:])
 
     # -- durability and usage -------------------------------------------------
 
