@@ -228,3 +228,14 @@ def test_the_sink_checkpoints_after_enough_rows(
         assert not wal.exists() or wal.stat().st_size == 0
     finally:
         sink.close()
+
+
+def test_a_slow_insert_draws_no_progress_bar_on_the_console(tmp_path: Path) -> None:
+    sink = DuckDBSink("duckdb", tmp_path / "t.duckdb")
+    sink.open()
+    try:
+        setting = "SELECT current_setting('enable_progress_bar')"
+        assert sink._con.execute(setting).fetchone() == (False,)
+        assert sink._con.cursor().execute(setting).fetchone() == (False,)  # the read path's
+    finally:
+        sink.close()

@@ -213,6 +213,8 @@ class DuckDBSink:
             raise RetryableError(f"{self.name}: cannot open {self.path}: {exc}") from exc
         try:
             con.execute(f"SET checkpoint_threshold = '{WAL_CHECKPOINT_LIMIT}'")
+            # No progress bar: a slow insert would draw one on the server's console.
+            con.execute("SET enable_progress_bar = false")
             load_schema(con)
             problems = model_mismatches(con)
         except duckdb.Error as exc:
