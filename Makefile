@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 FAST   := $(wildcard tracker/_fast/*.pyx tracker/_fast/*.pxd)
 
-.PHONY: setup build run test bench bench-compare bench-baseline loadtest lint clean
+.PHONY: setup build run test bench bench-compare bench-baseline loadtest loadtest-sustained lint clean
 
 setup: $(STAMP) build
 
@@ -38,6 +38,12 @@ bench-baseline:
 
 loadtest: setup
 	bash loadtest/run.sh
+
+# 60 s of full single-event load on 2 workers per store (DuckDB, then the local
+# ClickHouse): shipper lag and worker RSS over time. Takes a few minutes.
+loadtest-sustained: setup
+	mkdir -p .benchmarks
+	$(BIN)/python loadtest/sustained.py --json .benchmarks/sustained.json $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check tracker tests bench loadtest

@@ -7,7 +7,10 @@ while the load runs, and the report says how far behind it was when the load
 stopped and how fast it then drained.
 
 Printed per scenario: events/s acknowledged, requests/s, p50/p99 latency, and
-at the end the ratio of tracker to the bare server for single events. The
+at the end the ratio of tracker to the bare server for single events. After
+the full GET load, the same GET runs again at half the rate it reached, from
+the open-loop generator loadtest/openloop.py (wrk cannot hold a rate honestly):
+target and achieved rate, p50/p99/p99.9 from each request's due time. The
 bare server is measured before, between and after the single-event scenarios,
 and each ratio is taken against the mean of the two bare runs around it. After
 the tracker stops, the DuckDB file is counted: every answered event must be
@@ -85,8 +88,11 @@ def _ms(value: str) -> float:
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
 
-def run_wrk(port: int, script: str, seconds: int, connections: int) -> WrkResult:
-    cmd = ["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
+def run_wrk(port: int, script: str, seconds: int, connections: int,
+            cpu: str | None = LOAD_CPU, threads: int = 1) -> WrkResult:
+    """wrk pinned to `cpu` (None: unpinned, as loadtest/sustained.py runs it)."""
+    pin = ["taskset", "-c", cpu] if cpu is not None else []
+    cmd = [*pin, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
            "--latency", "-s", str(HERE / "wrk" / script), f"http://127.0.0.1:{port}"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     requests = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))
@@ -313,13 +319,16 @@ def run_tracker(args: argparse.Namespace, results: dict,
                     ceiling = (bare_before + bare_after) / 2
                     ratios[ratio_key] = res["requests_per_s"] / max(1.0, ceiling)
                     bare_before = bare_after
+                if ratio_key == "get":
+                    results["get_half_load"] = run_half_load(tracker, port, args,
+                                                             res["requests_per_s"] / 2)
             results["worker_rss_mb_start"] = round(rss_start, 1)
             total_received = tracker.received()
         finally:
             tracker.stop()
         stored, distinct = count_duckdb(data_dir / "tracker.duckdb")
         answered = sum(results[k]["answered_events"]
-                       for k in ("get_event", "post_event", "post_batch"))
+                       for k in ("get_event", "get_half_load", "post_event", "post_batch"))
         results["stored"] = {"rows": stored, "distinct_eids": distinct,
                              "received_by_server": total_received, "answered": answered}
         print(f"== stored in DuckDB: {stored:,} rows, {distinct:,} distinct eids; "
@@ -357,6 +366,45 @@ def run_scenario(tracker: Tracker, name: str, port: int, script: str,
           f"{during:,.0f} events/s during the load, lag at the end "
           f"{res['lag_at_end']:,}; draining the backlog: {backlog_text}; "
           f"lag 0 after {drain_s:.1f}s; worker RSS {res['worker_rss_mb']} MB", flush=True)
+    return res
+
+
+def run_half_load(tracker: Tracker, port: int, args: argparse.Namespace, rate: float) -> dict:
+    """The GET load again at `rate` requests/s (half the full-load rate), open loop.
+
+    wrk cannot hold a rate without hiding stalls (see loadtest/openloop.py), so
+    the open-loop generator runs on LOAD_CPU in wrk's place; latency is taken
+    from each request's due time. The shipper shares LOAD_CPU and delivers in
+    bursts of many milliseconds; at normal priority the generator waited behind
+    them (sends up to 37 ms late), which measured the shipper, not the worker.
+    So it runs SCHED_FIFO when we may (root): it sleeps between sends, and it
+    stands in for clients that would not share a core with the shipper. The
+    shipper then falls behind during this scenario and catches up after it."""
+    before = tracker.received()
+    realtime = ["chrt", "-f", "10"] if os.geteuid() == 0 else []
+    cmd = [*realtime, "taskset", "-c", LOAD_CPU, PYTHON, str(HERE / "openloop.py"), str(port),
+           "--rate", str(round(rate)), "--seconds", str(args.seconds + 1), "--warmup", "1",
+           "--connections", str(args.connections)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if not out.stdout.strip():
+        raise RuntimeError(f"openloop.py failed: {out.stderr.strip()[-500:]}")
+    res = json.loads(out.stdout)
+    res["scenario"] = "tracker: GET at half the full-load rate"
+    res["generator_priority"] = "SCHED_FIFO 10" if realtime else "normal"
+    res["answered_events"] = res["answered"] - res["non_2xx"]
+    res["received_by_server"] = tracker.received() - before
+    res["lag_at_end"] = tracker.lag()
+    res["worker_rss_mb"] = round(rss_mb(tracker.worker_pid), 1)
+    res["drain_seconds"] = round(tracker.wait_drained(), 2)
+    print(f"  {res['scenario']:<40} target {res['target_per_s']:,} req/s, achieved "
+          f"{res['achieved_per_s']:,} req/s (open loop, {res['connections']} connections, "
+          f"{res['generator_priority']})"
+          f"  p50 {res['p50_ms']:.2f} ms  p99 {res['p99_ms']:.2f} ms"
+          f"  p99.9 {res['p999_ms']:.2f} ms  max {res['max_ms']:.2f} ms"
+          f"  non-2xx {res['non_2xx']}  unanswered {res['unanswered']}", flush=True)
+    print(f"    received {res['received_by_server']:,}; latest send "
+          f"{res['max_send_delay_ms']:.2f} ms after its due time; lag at the end "
+          f"{res['lag_at_end']:,}, 0 after {res['drain_seconds']:.1f}s", flush=True)
     return res
 
 
