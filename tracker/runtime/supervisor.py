@@ -18,10 +18,11 @@ from typing import Any
 
 from tracker.config import Config
 from tracker.ratelimit import prepare_counter_file
+from tracker.runtime.application import rate_limit_path
 from tracker.runtime.secrets import hash_secret
 from tracker.runtime.shipper_process import shipper_main
 from tracker.runtime.statefile import worker_state_path
-from tracker.runtime.worker import rate_limit_path, worker_main
+from tracker.runtime.worker import worker_main
 from tracker.sinks.base import RetryableError
 from tracker.sinks.build import build_sinks
 from tracker.tls import AcmePaths, FileChallengeStore
