@@ -15,10 +15,14 @@ def setup_child(name: str, log_level: str) -> None:
     """Make a child process follow its supervisor.
 
     Ctrl-C reaches the whole process group; only the supervisor reacts to it,
-    so that it can stop the workers before the shipper. If the supervisor dies
+    so that it can stop the workers before the shipper. SIGHUP is ignored
+    unless the process installs its own use for it. If the supervisor dies
     without cleaning up, the kernel sends the child SIGTERM.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGHUP means "reload the certificate" to a worker serving TLS (which sets
+    # its handler later); it must never kill a child that has none yet.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL("libc.so.6", use_errno=True)

@@ -8,8 +8,10 @@ and saves its cursors, then the stores are closed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -113,7 +115,7 @@ class Supervisor:
             self._restart_crashed()
             if self.config.letsencrypt_domains and self._renewer is None \
                     and self._workers_listening():
-                self._renewer = start_acme_renewer(self.config)
+                self._renewer = start_acme_renewer(self.config, self._reload_certificates)
         self._shutdown()
         return 0
 
@@ -125,6 +127,13 @@ class Supervisor:
         """
         return all(worker_state_path(self.config.run_directory, index).exists()
                    for index in range(self.config.workers))
+
+    def _reload_certificates(self) -> None:
+        """A new certificate is on disk: every worker loads it now (SIGHUP)."""
+        for proc in list(self._workers.values()):
+            if proc.pid is not None and proc.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGHUP)
 
     def _restart_crashed(self) -> None:
         for index, proc in list(self._workers.items()):
@@ -152,9 +161,10 @@ class Supervisor:
         log.info("stopped")
 
 
-def start_acme_renewer(config: Config) -> Any:
+def start_acme_renewer(config: Config, on_renewed: Any = None) -> Any:
     """One ACME client per server, in the supervisor: it obtains and renews the
-    certificate; challenges are answered by any worker from files."""
+    certificate; challenges are answered by any worker from files. `on_renewed`
+    is called after each new certificate is on disk."""
     from tracker.tls.acme import AcmeSettings
     from tracker.tls.renewal import CertificateRenewer
 
@@ -162,7 +172,8 @@ def start_acme_renewer(config: Config) -> Any:
     settings = AcmeSettings(config.data_directory, config.letsencrypt_domains,
                             directory_url=config.letsencrypt_directory,
                             email=config.letsencrypt_email)
-    renewer = CertificateRenewer(settings, FileChallengeStore(paths.challenges))
+    renewer = CertificateRenewer(settings, FileChallengeStore(paths.challenges),
+                                 on_renewed=on_renewed)
     renewer.start()
     return renewer
 

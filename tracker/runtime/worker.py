@@ -113,9 +113,12 @@ async def _serve(config: Config, index: int) -> None:
                                                    config.letsencrypt_domains).challenges)
                       if config.letsencrypt_domains else None)
         plain_app = PlainPortApp(worker.app, HttpsRedirect(tls_addr.port), challenges)
+        certificates = certificate_store(config)
+        # SIGHUP: the supervisor renewed the certificate; take it now, not at the next check.
+        loop.add_signal_handler(signal.SIGHUP, certificates.reload)
         tls_server = await start_server(worker.app, tls_addr.host or "0.0.0.0", tls_addr.port,
                                         limits, reuse_port=True,
-                                        ssl=certificate_store(config).server_context,
+                                        ssl=certificates.server_context,
                                         before_write=worker.ingestor.commit)
     # The log's group append is committed before each loop turn's answers go out.
     worker.server = await start_server(plain_app, addr.host or "0.0.0.0", addr.port, limits,
