@@ -8,7 +8,7 @@ CPU time per request (and per event for batches). `--const` swaps the
 application for one that answers a constant 204: the cost of the HTTP layer
 alone. `--profile` prints a cProfile of 300 turns instead.
 
-    .venv/bin/python loadtest/request_cost.py [--batch] [--const] [--profile]
+    .venv/bin/python loadtest/request_cost.py [--post | --batch] [--const] [--profile]
 
 This is the number to watch when changing the request path: unlike a load test
 it does not move with the machine's noise (repeat it; take the lowest).
@@ -45,14 +45,23 @@ GET = (b"GET /tr/v1/tr/ename/page_view/etyp/view/url/https%3A%2F%2Fshop.example%
 BATCH_EVENTS = 100
 
 
-def batch_request() -> bytes:
-    """The body of loadtest/wrk/post_batch.lua."""
-    body = orjson.dumps({"batch": [
-        {"ename": "scroll", "etyp": "view", "url": f"https://shop.example/p/{i}",
-         "oid": "site-1", "score": i, "params": {"depth": i}} for i in range(1, 101)]})
+POST_BODY = (b'{"ename":"add_to_cart","etyp":"click","url":"https://shop.example/p/42'
+             b'?utm_source=news","oid":"site-1","vp_w":1280,"vp_h":720,'
+             b'"params":{"sku":"A-42","qty":2}}')
+
+
+def post_request(body: bytes) -> bytes:
+    """A JSON POST to /tr/v1/tr/ as loadtest/wrk sends it."""
     return (b"POST /tr/v1/tr/ HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
             b"Content-Type: application/json\r\nUser-Agent: " + UA + b"\r\n"
             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def batch_request() -> bytes:
+    """The body of loadtest/wrk/post_batch.lua."""
+    return post_request(orjson.dumps({"batch": [
+        {"ename": "scroll", "etyp": "view", "url": f"https://shop.example/p/{i}",
+         "oid": "site-1", "score": i, "params": {"depth": i}} for i in range(1, 101)]}))
 
 
 class ConstantApp:
@@ -65,7 +74,7 @@ class ConstantApp:
 
 async def run(args: argparse.Namespace) -> None:
     connections = 8 if args.batch else 64
-    request = batch_request() if args.batch else GET
+    request = batch_request() if args.batch else post_request(POST_BODY) if args.post else GET
     with tempfile.TemporaryDirectory() as tmp:
         config, _ = parse_config({"DataDirectory": tmp, "Workers": 1, "Fsync": "never"},
                                  strict=True)
@@ -115,6 +124,7 @@ async def run(args: argparse.Namespace) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", action="store_true", help="100-event POST batches")
+    ap.add_argument("--post", action="store_true", help="one JSON event per POST")
     ap.add_argument("--const", action="store_true", help="a constant 204 application")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--turns", type=int, default=3000)

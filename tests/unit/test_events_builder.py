@@ -164,6 +164,20 @@ def test_campaign_from_url_fills_only_missing(builder):
     assert "term" not in row
 
 
+def test_a_page_url_is_parsed_once_and_the_memory_stays_bounded(builder, monkeypatch):
+    import tracker.events.builder as builder_module
+
+    url = "https://e.com/p?utm_source=Mail&utm_campaign=Spring"
+    for _ in range(2):  # the second event comes from the cache, with the same fields
+        row, _ = build(builder, {"url": url, "source": "Override" if _ else None})
+    assert (row["source"], row["campaign"]) == ("Override", "Spring")
+    assert build(builder, {"url": url})[0]["source"] == "Mail"  # the cache was not changed
+    monkeypatch.setattr(builder_module, "CAMPAIGN_CACHE_ENTRIES", 3)
+    for i in range(10):
+        assert build(builder, {"url": f"{url}&utm_term=T{i}"})[0]["term"] == f"T{i}"
+        assert len(builder._campaign_cache) <= 3
+
+
 def test_host_field_then_url_then_host_header(builder):
     assert build(builder, {"host": "Declared.example", "url": "https://u.example/"})[0][
         "host"] == "Declared.example"

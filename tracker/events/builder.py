@@ -48,6 +48,8 @@ from tracker.events.useragent import UserAgentParser
 
 # Distinct client IPs whose stored form is remembered; past this the cache starts over.
 IP_CACHE_ENTRIES = 8192
+# Page URLs whose campaign fields are remembered: a site's pages repeat.
+CAMPAIGN_CACHE_ENTRIES = 4096
 
 _STR_COLUMNS = (
     "uid", "oid", "tid", "ename", "etyp", "url", "host", "referrer", "xid", "split",
@@ -151,6 +153,7 @@ class BuilderRules:
                          config.cookieless, COOKIE_PARTS, CookieUpdate)
         self._config = config
         self._ip_cache: dict[str, str | None] = {}
+        self._campaign_cache: dict[str, dict[str, str]] = {}
 
     # EventCore hooks
 
@@ -175,7 +178,15 @@ class BuilderRules:
             salt, row.get("oid", ""), stored_ip or "", ctx.user_agent)
 
     def _campaign(self, url: str) -> dict[str, str]:
-        return campaign_from_url(url)
+        """campaign_from_url, remembered per URL (the core only reads the dict)."""
+        cache = self._campaign_cache
+        found = cache.get(url)
+        if found is None:
+            found = campaign_from_url(url)
+            if len(cache) >= CAMPAIGN_CACHE_ENTRIES:
+                cache.clear()
+            cache[url] = found
+        return found
 
     def _finish_params(self, row: dict[str, Any], extra: dict[str, Any] | None) -> None:
         params = self._params(row.get("params"), extra, row)
