@@ -241,3 +241,21 @@ def test_compiled_matches_twin_near_the_pair_limit(count, sep, tail):
         args = ("k=v&" * count + tail,)
         pair = (compiled.decode_query, pathpairs_py.decode_query)
     assert outcome(pair[0], *args) == outcome(pair[1], *args)
+
+
+@settings(max_examples=400, deadline=None)
+@given(path=hostile, prefix_len=st.integers(-2, 12), query=hostile)
+def test_compiled_matches_twin_on_whole_urls(path, prefix_len, query):
+    compiled = _compiled()
+    assert outcome(compiled.decode_url_fields, path, prefix_len, query) == outcome(
+        pathpairs_py.decode_url_fields, path, prefix_len, query)
+
+
+def test_url_fields_take_the_path_first_then_what_the_query_adds(pp):
+    fields = pp.decode_url_fields("/tr/v1/tr/ename/view/url/a%2Fb", 10,
+                                  "ename=other&utm_source=news&utm_source=second")
+    assert fields == {"ename": "view", "url": "a/b", "utm_source": "news"}
+    assert pp.decode_url_fields("/tr/v1/tr/", 10, "") == {}
+    assert pp.decode_url_fields("/tr/v1/tr", 10, "a=1") == {"a": "1"}
+    with pytest.raises(ValueError, match="pair 1: invalid percent-escape"):
+        pp.decode_url_fields("/tr/v1/tr/a/b", 10, "x=%zz")

@@ -33,14 +33,32 @@ def decode_path_pairs(str path not None, Py_ssize_t prefix_len) -> dict:
         return {}
     cdef object rest = path[prefix_len:] if prefix_len else path
     raw = <const unsigned char*>_utf8(rest, "path", &size)
-    return _pairs(raw, size, ord("/"), False)
+    return _pairs(raw, size, ord("/"), False, {})
 
 
 def decode_query(str query not None) -> dict:
     """Decode an application/x-www-form-urlencoded string (see pathpairs_py)."""
     cdef Py_ssize_t size
     cdef const unsigned char* raw = <const unsigned char*>_utf8(query, "query", &size)
-    return _pairs(raw, size, ord("&"), True)
+    return _pairs(raw, size, ord("&"), True, {})
+
+
+def decode_url_fields(str path not None, Py_ssize_t prefix_len, str query not None) -> dict:
+    """Path pairs, then the query's fields the path did not give (see pathpairs_py)."""
+    cdef Py_ssize_t size
+    cdef const unsigned char* raw
+    cdef dict fields = {}
+    cdef object rest  # holds the slice alive while `raw` points into it
+    if prefix_len < 0:
+        raise ValueError("prefix_len must not be negative")
+    if prefix_len < len(path):
+        rest = path[prefix_len:] if prefix_len else path
+        raw = <const unsigned char*>_utf8(rest, "path", &size)
+        _pairs(raw, size, ord("/"), False, fields)
+    if query:
+        raw = <const unsigned char*>_utf8(query, "query", &size)
+        _pairs(raw, size, ord("&"), True, fields)
+    return fields
 
 
 cdef const char* _utf8(object text, str what, Py_ssize_t* size) except NULL:
@@ -51,14 +69,15 @@ cdef const char* _utf8(object text, str what, Py_ssize_t* size) except NULL:
         raise ValueError(f"{what} is not valid Unicode text (unpaired surrogate)") from None
 
 
-cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, unsigned char sep, bint is_query):
-    """Split on `sep` (skipping empty parts) and pair them up.
+cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, unsigned char sep, bint is_query,
+                 dict pairs):
+    """Split on `sep` (skipping empty parts) and pair them up into `pairs`, where
+    a key already present keeps its value.
 
     Path: consecutive segments are key, value. Query: each piece is key[=value].
     """
     cdef unsigned char stack_scratch[STACK_SCRATCH]
     cdef unsigned char* scratch = stack_scratch
-    cdef dict pairs = {}
     cdef Py_ssize_t pos = 0, start, stop, eq
     cdef int number = 0
     cdef object key, value

@@ -66,6 +66,16 @@ def decode_query(query: str) -> dict[str, str]:
     return pairs
 
 
+def decode_url_fields(path: str, prefix_len: int, query: str) -> dict[str, str]:
+    """The tracking fields of a URL: its path pairs, then the query's fields the
+    path did not give (path first). Each part has its own MAX_PAIRS."""
+    fields = decode_path_pairs(path, prefix_len) if len(path) > prefix_len else {}
+    if query:
+        for key, value in decode_query(query).items():
+            fields.setdefault(key, value)
+    return fields
+
+
 def _utf8(text: str, what: str) -> bytes:
     try:
         return text.encode("utf-8")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tracker._fast import decode_path_pairs, decode_query
+from tracker._fast import decode_url_fields
 from tracker.consent import ConsentGate, effective_cflags
 from tracker.events import ClientIpResolver, EventBuilder, FieldError, RequestContext
 from tracker.geo import GeoIp
@@ -84,13 +84,8 @@ class TrackingRoutes:
     # -- fields from the request ------------------------------------------
 
     def _url_fields(self, request: Request, prefix_len: int) -> dict[str, Any]:
-        path = request.path
-        fields: dict[str, Any] = (decode_path_pairs(path, prefix_len)
-                                  if len(path) > prefix_len else {})
-        if request.query:
-            for k, v in decode_query(request.query).items():
-                fields.setdefault(k, v)
-        return fields
+        """Path pairs, then the query fields the path did not give."""
+        return decode_url_fields(request.path, prefix_len, request.query)
 
     def _candidates(self, request: Request, prefix_len: int) -> tuple[list[Any], bool]:
         """The raw event objects of a request, and whether it was a batch."""
