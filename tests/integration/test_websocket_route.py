@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import signal
 import socket
 import struct
 import time
@@ -23,13 +24,14 @@ pytestmark = pytest.mark.integration
 class WsClient:
     """A blocking RFC 6455 client for /tr/v1/ws."""
 
-    def __init__(self, port: int, query: str = ""):
+    def __init__(self, port: int, query: str = "", origin: str | None = None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self.parser = FrameParser(1 << 20, 1 << 20, require_mask=False)
         key = base64.b64encode(os.urandom(16)).decode()
+        origin_line = f"Origin: {origin}\r\n" if origin else ""
         self.sock.sendall(
             f"GET /tr/v1/ws{query} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{origin_line}"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode())
         buffer = b""
         while b"\r\n\r\n" not in buffer:
@@ -116,3 +118,35 @@ def test_lz4_bomb_and_bad_json_close_and_the_server_is_unaffected(
     ws.close()
     assert t.stop() == 0
     assert store.rows(t, "SELECT count(*) FROM {events} WHERE ename = 'after_bomb'") == [(1,)]
+
+
+def test_origins_connection_limit_and_shutdown(tracker_factory) -> None:
+    t = tracker_factory(Workers=2, MaxConnections=2,
+                        AllowOrigin=["https://shop.example"]).start()
+    # Only the configured origin may open a socket.
+    refused = WsClient(t.port, origin="https://evil.example")
+    assert refused.head.startswith(b"HTTP/1.1 403")
+    refused.close()
+    # Sockets count against MaxConnections (2 per worker, 2 workers): of five
+    # kept open, at most four get in and at least one is refused with 503.
+    opened, refusals = [], 0
+    for _ in range(5):
+        ws = WsClient(t.port, "?ack=1", origin="https://shop.example")
+        if ws.head.startswith(b"HTTP/1.1 101"):
+            opened.append(ws)
+        else:
+            assert ws.head.startswith(b"HTTP/1.1 503"), ws.head
+            refusals += 1
+            ws.close()
+    assert len(opened) <= 4 and refusals >= 1
+    for ws in opened:  # every socket that got in works
+        ws.send(OP_TEXT, b'{"ename":"ws_limit"}')
+        assert json.loads(ws.receive().data) == {"accepted": 1}
+    # Shutdown: every open socket gets a close frame 1001 (going away), then EOF.
+    t.proc.send_signal(signal.SIGTERM)
+    for ws in opened:
+        event = ws.receive()
+        assert isinstance(event, Close) and event.code == 1001
+        ws.close()
+    assert t.stop() == 0
+    assert t.query("SELECT count(*) FROM events WHERE ename = 'ws_limit'") == [(len(opened),)]
