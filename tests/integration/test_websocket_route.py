@@ -120,9 +120,9 @@ def test_lz4_bomb_and_bad_json_close_and_the_server_is_unaffected(
     assert store.rows(t, "SELECT count(*) FROM {events} WHERE ename = 'after_bomb'") == [(1,)]
 
 
-def test_origins_connection_limit_and_shutdown(tracker_factory) -> None:
-    t = tracker_factory(Workers=2, MaxConnections=2,
-                        AllowOrigin=["https://shop.example"]).start()
+def test_origins_connection_limit_and_shutdown(tracker_factory, store: StoreUnderTest) -> None:
+    t = tracker_factory(Workers=2, MaxConnections=2, AllowOrigin=["https://shop.example"],
+                        Notify=store.notify).start()
     # Only the configured origin may open a socket.
     refused = WsClient(t.port, origin="https://evil.example")
     assert refused.head.startswith(b"HTTP/1.1 403")
@@ -149,4 +149,5 @@ def test_origins_connection_limit_and_shutdown(tracker_factory) -> None:
         assert isinstance(event, Close) and event.code == 1001
         ws.close()
     assert t.stop() == 0
-    assert t.query("SELECT count(*) FROM events WHERE ename = 'ws_limit'") == [(len(opened),)]
+    assert store.rows(t, "SELECT count(*) FROM {events} WHERE ename = 'ws_limit'") == [
+        (len(opened),)]
