@@ -3,11 +3,8 @@ and JSON limits."""
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import signal
-import socket
 import struct
 import time
 
@@ -15,44 +12,18 @@ import lz4.block
 import pytest
 
 from tests.integration.stores import StoreUnderTest
-from tests.unit.ws_fake import client_frame
-from tracker.ws.frames import OP_BINARY, OP_TEXT, Close, Event, FrameParser, Message
+from tests.unit import ws_fake
+from tracker.ws.frames import OP_BINARY, OP_TEXT, Close, Message
 
 pytestmark = pytest.mark.integration
 
 
-class WsClient:
-    """A blocking RFC 6455 client for /tr/v1/ws."""
+class WsClient(ws_fake.WsClient):
+    """The shared test client, on /tr/v1/ws, with an optional Origin."""
 
     def __init__(self, port: int, query: str = "", origin: str | None = None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.parser = FrameParser(1 << 20, 1 << 20, require_mask=False)
-        key = base64.b64encode(os.urandom(16)).decode()
-        origin_line = f"Origin: {origin}\r\n" if origin else ""
-        self.sock.sendall(
-            f"GET /tr/v1/ws{query} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n{origin_line}"
-            "Sec-WebSocket-Version: 13\r\n\r\n".encode())
-        buffer = b""
-        while b"\r\n\r\n" not in buffer:
-            chunk = self.sock.recv(4096)
-            assert chunk, "closed during the handshake"
-            buffer += chunk
-        self.head, _, rest = buffer.partition(b"\r\n\r\n")
-        self.parser.feed(rest)
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        self.sock.sendall(client_frame(opcode, payload))
-
-    def receive(self) -> Event:
-        while (event := self.parser.next_event()) is None:
-            chunk = self.sock.recv(65536)
-            assert chunk, "closed before a frame"
-            self.parser.feed(chunk)
-        return event
-
-    def close(self) -> None:
-        self.sock.close()
+        headers = f"Origin: {origin}\r\n".encode() if origin else b""
+        super().__init__(port, "/tr/v1/ws", query, headers=headers, timeout=10)
 
 
 def _lz4(doc: object) -> bytes:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import socket
 from typing import Any
 
@@ -12,7 +10,7 @@ import lz4.block
 import orjson
 import uvloop
 
-from tests.unit.ws_fake import client_frame
+from tests.unit.ws_fake import WsClient, client_frame
 from tracker.http import HttpServer, Limits, Request, Response, start_server
 from tracker.ws import WsLimits, accept_key, upgrade
 from tracker.ws.frames import (
@@ -22,7 +20,6 @@ from tracker.ws.frames import (
     OP_TEXT,
     Close,
     Event,
-    FrameParser,
     Message,
     Pong,
 )
@@ -49,41 +46,10 @@ class App:
         return len(items)
 
 
-class Client:
-    """A blocking WebSocket client: enough of RFC 6455 for these tests."""
-
-    def __init__(self, port: int, query: str = "", extra: bytes = b"", headers: bytes = b""):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.parser = FrameParser(1 << 20, 1 << 20, require_mask=False)
-        self.key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            f"GET /ws{query} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {self.key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n".encode() + headers + b"\r\n" + extra
-        )
-        buffer = b""
-        while b"\r\n\r\n" not in buffer:
-            chunk = self.sock.recv(4096)
-            assert chunk, "closed during the handshake"
-            buffer += chunk
-        self.head, _, rest = buffer.partition(b"\r\n\r\n")
-        self.parser.feed(rest)
-
-    def send(self, opcode: int, payload: bytes, fin: bool = True) -> None:
-        self.sock.sendall(client_frame(opcode, payload, fin))
-
-    def receive(self) -> Event:
-        while (event := self.parser.next_event()) is None:
-            chunk = self.sock.recv(65536)
-            assert chunk, "closed before a frame"
-            self.parser.feed(chunk)
-        return event
-
-    def at_eof(self) -> bool:
-        return self.sock.recv(1) == b""
-
-    def close(self) -> None:
-        self.sock.close()
+def connect_ws(port: int, query: str = "", extra: bytes = b"",
+               headers: bytes = b"") -> WsClient:
+    """A client of the test app's /ws."""
+    return WsClient(port, "/ws", query, extra, headers)
 
 
 def run_uvloop(coro: Any) -> None:
@@ -106,7 +72,7 @@ def test_messages_acks_ping_and_close_handshake() -> None:
 
         def client() -> list[Event]:
             # The first message travels in the same packet as the handshake.
-            ws = Client(port, "?ack=1", extra=client_frame(OP_TEXT, b'{"en":"tail"}'))
+            ws = connect_ws(port, "?ack=1", extra=client_frame(OP_TEXT, b'{"en":"tail"}'))
             try:
                 assert ws.head.startswith(b"HTTP/1.1 101 ")
                 assert f"sec-websocket-accept: {accept_key(ws.key)}".encode() in ws.head
@@ -143,7 +109,7 @@ def test_too_big_closes_with_1009_and_the_client_reads_it() -> None:
         server, port = await serve(app)
 
         def client() -> Event:
-            ws = Client(port)
+            ws = connect_ws(port)
             try:
                 # Header of a 2 GB frame, then a little of its payload.
                 ws.sock.sendall(bytes([0x82, 0xFF]) + (2 << 30).to_bytes(8, "big") + b"mask")
@@ -168,7 +134,7 @@ def test_websockets_count_against_max_connections() -> None:
         server, port = await serve(app, max_connections=1)
 
         def client() -> bytes:
-            ws = Client(port)
+            ws = connect_ws(port)
             try:
                 assert ws.head.startswith(b"HTTP/1.1 101 ")
                 with socket.create_connection(("127.0.0.1", port), timeout=5) as other:
@@ -188,7 +154,7 @@ def test_shutdown_closes_websockets_with_1001() -> None:
     async def scenario() -> None:
         app = App()
         server, port = await serve(app)
-        ws = await asyncio.to_thread(Client, port, "?ack=1")
+        ws = await asyncio.to_thread(connect_ws, port, "?ack=1")
         try:
             await asyncio.to_thread(ws.send, OP_TEXT, b'{"en":"x"}')
             assert await asyncio.to_thread(ws.receive) == Message(False, b'{"accepted":1}')
@@ -210,7 +176,7 @@ def test_refused_origin_is_403() -> None:
     async def scenario() -> None:
         app = App(allow_origin=("https://shop.example",))
         server, port = await serve(app)
-        ws = await asyncio.to_thread(Client, port, "", b"", b"Origin: https://evil.example\r\n")
+        ws = await asyncio.to_thread(connect_ws, port, "", b"", b"Origin: https://evil.example\r\n")
         try:
             assert ws.head.startswith(b"HTTP/1.1 403 ")
         finally:
