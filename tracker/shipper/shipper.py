@@ -160,9 +160,7 @@ class Shipper:
         items = sum(sum(s["delivered"].values()) for s in sinks.values())
         failed = sum(sum(s["failures"].values()) for s in sinks.values())
         flushes = sum(s["flush_latency_ms"]["count"] for s in sinks.values())
-        latency_sum = sum(
-            s["flush_latency_ms"]["avg"] * s["flush_latency_ms"]["count"] for s in sinks.values()
-        )
+        latency_sum = sum(s["flush_latency_ms"]["sum"] for s in sinks.values())
         return {
             "enabled": any(
                 p.strategy != "immediate" for policies in self._policies for p in policies.values()

@@ -27,10 +27,7 @@ class RunnerStats:
         self._delivered = dict.fromkeys(tables, 0)
         self._batches = dict.fromkeys(tables, 0)
         self._failures = dict.fromkeys(tables, 0)
-        self._flushes = 0
-        self._flush_seconds = 0.0
-        self._flush_max = 0.0
-        self._recent: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+        self._flushes = _Latency()  # every table's
         self._by_table = {table: _Latency() for table in tables}
         self._queued_rows = 0
         self._queued_bytes = 0
@@ -40,10 +37,7 @@ class RunnerStats:
         with self._lock:
             self._delivered[table] = self._delivered.get(table, 0) + rows
             self._batches[table] = self._batches.get(table, 0) + 1
-            self._flushes += 1
-            self._flush_seconds += seconds
-            self._flush_max = max(self._flush_max, seconds)
-            self._recent.append(seconds)
+            self._flushes.add(seconds)
             self._by_table.setdefault(table, _Latency()).add(seconds)
 
     def failed(self, table: str, error: str) -> None:
@@ -62,19 +56,12 @@ class RunnerStats:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            recent = sorted(self._recent)
             return {
                 "last_error": self._last_error,
                 "delivered": dict(self._delivered),
                 "batches": dict(self._batches),
                 "failures": dict(self._failures),
-                "flush_latency_ms": {
-                    "count": self._flushes,
-                    "avg": _ms(self._flush_seconds / self._flushes) if self._flushes else 0.0,
-                    "p50": _ms(_percentile(recent, 0.50)),
-                    "p99": _ms(_percentile(recent, 0.99)),
-                    "max": _ms(self._flush_max),
-                },
+                "flush_latency_ms": self._flushes.summary(),
                 "flush_latency_ms_by_table": {
                     table: latency.summary() for table, latency in self._by_table.items()
                 },
@@ -84,7 +71,8 @@ class RunnerStats:
 
 
 class _Latency:
-    """One table's flush latencies: totals, the maximum, and recent ones for percentiles."""
+    """Flush latencies (of one table, or of all): totals, the maximum, and the
+    recent ones for percentiles."""
 
     __slots__ = ("count", "max", "recent", "seconds")
 
