@@ -70,13 +70,18 @@ def check_urlto(text: Any) -> str:
     return url
 
 
+def canonical_urlfrom(host: str, path: str) -> str:
+    """How a link's own URL is stored and shown, whatever scheme it was given with."""
+    return f"https://{host}{path}"
+
+
 def change_row(host: str, path: str, action: str, urlto: str | None = None,
                oid: str | None = None) -> dict[str, Any]:
     """A `redirect_history` row (tracker/model/tables.py), as the log carries it."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
     return {"hid": uuid7(), "changed_at": time.time_ns() // 1_000_000,
-            "urlfrom": f"https://{host}{path}", "host": host,
+            "urlfrom": canonical_urlfrom(host, path), "host": host,
             "urlto": None if action == "delete" else urlto,
             "oid": oid, "action": action}
 

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tracker._fast import host_without_port
 from tracker.links.book import LinkBook
 from tracker.links.changes import is_newer, link_key, newest_changes, row_key
 
@@ -27,8 +28,7 @@ class LinkTable:
 
     def resolve(self, host: str, path: str) -> dict[str, Any] | None:
         """The live link for a request's Host (port and case ignored) and path."""
-        name = host if host.endswith("]") else host.rsplit(":", 1)[0]
-        return self._links.get(link_key(name, path))
+        return self._links.get(link_key(host_without_port(host), path))
 
     def remember(self, row: dict[str, Any]) -> None:
         """A change this worker just made durable: in force here at once, not

@@ -19,7 +19,7 @@ from tracker._fast import decode_query
 from tracker.events import FieldError
 from tracker.http import Request, Response
 from tracker.links import LinkError, change_row, check_urlto, parse_urlfrom
-from tracker.links.changes import public_link
+from tracker.links.changes import canonical_urlfrom, public_link
 from tracker.links.watcher import LinkTable
 from tracker.model.tables import EVENTS, REDIRECT_HISTORY
 from tracker.routes.adminauth import AdminAuth
@@ -110,7 +110,7 @@ class ShortLinks:
             rows = await self._reads.links(host)
         except ShipperUnavailable:
             return _unavailable()
-        urlfrom = f"https://{host}{path}"
+        urlfrom = canonical_urlfrom(host, path)
         return next((row for row in rows if row["urlfrom"] == urlfrom), None)
 
     async def _record(self, row: dict[str, Any], status: int) -> Response:
