@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from event_rows import events_rows
 
 from tracker._fast import columns_py, ids_py, pathpairs_py
 from tracker.model.tables import EVENTS
@@ -60,47 +61,6 @@ def test_bench_decode_query(benchmark, which):
 def test_bench_uuid7(benchmark, which):
     module = implementation("ids", which)
     assert len(benchmark(module.uuid7)) == 36
-
-
-def events_rows(count: int) -> list[dict]:
-    """Realistic enriched events rows, 27 populated columns each."""
-    rows = []
-    base = 1_700_000_000_000
-    for n in range(count):
-        rows.append(
-            {
-                "eid": ids_py.uuid7(),
-                "created_at": base + n,
-                "client_ts": base + n - 120,
-                "vid": "0190a6f2-7c3b-7d4e-8f00-%012x" % (n % 997),
-                "sid": "0190a6f2-7c3b-7d4e-9f00-%012x" % (n % 113),
-                "oid": "shop",
-                "ename": "page_view" if n % 5 else "add_to_cart",
-                "etyp": "view",
-                "url": f"https://shop.example.com/products/item-{n % 500}?size=42",
-                "host": "shop.example.com",
-                "referrer": "https://www.google.com/",
-                "source": "newsletter",
-                "medium": "email",
-                "campaign": "spring sale 2024",
-                "tz": "Europe/Berlin",
-                "lang": "de-DE",
-                "device": "desktop",
-                "os": "Windows",
-                "browser": "Chrome",
-                "vp_w": 1440,
-                "vp_h": 900,
-                "bot": False,
-                "ip": "203.0.113.0",
-                "country": "DE",
-                "city": "Berlin",
-                "lat": 52.52,
-                "lon": 13.405,
-                "cflags": 7,
-                "params": {"plan": "pro", "items": n % 4} if n % 3 == 0 else None,
-            }
-        )
-    return rows
 
 
 @pytest.mark.benchmark(group="TableBuffer 10k events: extend + take + to_arrow")
