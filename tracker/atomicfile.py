@@ -34,12 +34,13 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, durable: bool = 
             tmp.unlink()
         raise
     if durable:
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
 
-def _fsync_directory(directory: Path) -> None:
-    # The rename itself is durable only once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_directory(directory: Path) -> None:
+    """Make the entries of `directory` durable: a new, renamed or linked file
+    survives a power cut only once its directory entry is on disk."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:

@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from tracker.atomicfile import fsync_directory
+
 SECRET_BYTES = 32
 # Distinct IPs whose hash is remembered; past this the cache starts over.
 DEFAULT_CACHE_ENTRIES = 8192
@@ -94,16 +96,8 @@ def load_or_create_secret(path: Path) -> bytes:
             pass  # another process won the race; use its secret
         finally:
             os.unlink(tmp)
-        _fsync_dir(path.parent)  # the secret must survive a power cut: hashes depend on it
+        fsync_directory(path.parent)  # the secret must survive a power cut: hashes depend on it
     return _read_secret(path)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _read_secret(path: Path) -> bytes:

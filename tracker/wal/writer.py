@@ -13,6 +13,7 @@ import os
 import threading
 from pathlib import Path
 
+from tracker.atomicfile import fsync_directory
 from tracker.wal.format import HEADER_SIZE, BadHeaderError, pack_header, record_head
 from tracker.wal.segments import scan_segment, segment_files, segment_name, usage_bytes
 
@@ -135,7 +136,7 @@ class WalWriter:
                 os.fdatasync(fd)
             os.rename(tmp, final)
             if self.fsync != "never":
-                self._fsync_directory()
+                fsync_directory(self.directory)
         except BaseException:
             os.close(fd)
             tmp.unlink(missing_ok=True)
@@ -150,13 +151,6 @@ class WalWriter:
                 else:
                     os.close(old_fd)
         self._bytes_on_disk += HEADER_SIZE
-
-    def _fsync_directory(self) -> None:
-        dfd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
     def _roll(self) -> None:
         # Waiters of the Syncer may be waiting for records in the old segment,
