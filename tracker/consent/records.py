@@ -20,11 +20,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from tracker._fast import normalize_uuid, uuid7
 from tracker.events.context import RequestContext
-from tracker.events.fields import FieldError, to_count, to_object, to_str, to_uuid
+from tracker.events.fields import (
+    FieldError,
+    check_params_size,
+    to_count,
+    to_object,
+    to_str,
+    to_uuid,
+)
 from tracker.events.privacy import KeyedHasher
 from tracker.events.privacy import anonymize_ip as anonymized
 from tracker.geo import GeoIp
@@ -94,12 +99,7 @@ def _params(body: dict[str, Any], hasher: KeyedHasher, max_chars: int,
                 params.setdefault(key, hasher.hash(kind, clear))
     if not params:
         return None
-    try:
-        size = len(orjson.dumps(params))
-    except orjson.JSONEncodeError:
-        raise FieldError("params must hold only JSON values") from None
-    if size > max_bytes:
-        raise FieldError(f"params is larger than {max_bytes} bytes")
+    check_params_size(params, max_bytes)
     return params
 
 

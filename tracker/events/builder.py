@@ -26,8 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from tracker._fast import EventCore, normalize_uuid
 from tracker.events.campaign import UTM_ALIASES, campaign_from_url
 from tracker.events.context import RequestContext
@@ -35,6 +33,7 @@ from tracker.events.cookieless import DailySalt, cookieless_ids
 from tracker.events.cookies import COOKIE_PARTS, CookieUpdate
 from tracker.events.fields import (
     FieldError,
+    check_params_size,
     to_bool,
     to_count,
     to_float,
@@ -191,7 +190,7 @@ class BuilderRules:
     def _finish_params(self, row: dict[str, Any], extra: dict[str, Any] | None) -> None:
         params = self._params(row.get("params"), extra, row)
         if params:
-            self._check_params_size(params)
+            check_params_size(params, self._config.max_params_bytes)
             row["params"] = params
         else:
             row.pop("params", None)
@@ -232,15 +231,6 @@ class BuilderRules:
             for key, value in extra.items():
                 params.setdefault(key, value)
         return params
-
-    def _check_params_size(self, params: dict[str, Any]) -> None:
-        limit = self._config.max_params_bytes
-        try:
-            size = len(orjson.dumps(params))
-        except orjson.JSONEncodeError:
-            raise FieldError("params must hold only JSON values") from None
-        if size > limit:
-            raise FieldError(f"params is larger than {limit} bytes")
 
 
 class EventBuilder(BuilderRules, EventCore):

@@ -147,3 +147,13 @@ def to_uuid(name: str, value: Any) -> str | None:
         if normalized is not None:
             return normalized
     raise FieldError(f"{name} must be a UUID")
+
+
+def check_params_size(params: dict[str, Any], limit: int) -> None:
+    """FieldError unless `params` is JSON of at most `limit` bytes."""
+    try:
+        size = len(orjson.dumps(params))
+    except orjson.JSONEncodeError:
+        raise FieldError("params must hold only JSON values") from None
+    if size > limit:
+        raise FieldError(f"params is larger than {limit} bytes")
