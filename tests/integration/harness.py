@@ -47,7 +47,9 @@ class TrackerProcess:
     def duckdb_path(self) -> Path:
         return self.data_dir / "tracker.duckdb"
 
-    def start(self, timeout: float = 60.0) -> TrackerProcess:
+    def start(self, timeout: float = 60.0, *, first_answer: bool = False) -> TrackerProcess:
+        """Run `tracker run` and wait until every process is up; with `first_answer`
+        only until some worker answers /ping (the shipper may still be starting)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child
         self.proc = subprocess.Popen([sys.executable, "-m", "tracker", "run",
                                       str(self.config_path)], cwd=ROOT, stdout=log,
@@ -62,9 +64,9 @@ class TrackerProcess:
             run = self.data_dir / "run"
             states = list(run.glob("worker-*.json"))
             shipper = (run / "shipper.json").exists()
-            if len(states) >= workers and shipper and self._answers():
+            if (first_answer or (len(states) >= workers and shipper)) and self._answers():
                 return self
-            time.sleep(0.1)
+            time.sleep(0.005 if first_answer else 0.1)
         raise RuntimeError(f"tracker did not start in {timeout}s:\n{self.log()}")
 
     def _answers(self) -> bool:

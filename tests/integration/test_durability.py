@@ -99,6 +99,18 @@ def test_sigterm_delivers_everything_acknowledged(tracker_factory) -> None:
     assert t.query("SELECT count(*) - count(DISTINCT eid) FROM events") == [(0,)]
 
 
+def test_a_stop_right_after_the_start_still_delivers(tracker_factory) -> None:
+    """Ctrl-C a moment after `make run`: the shipper may still be starting up; the
+    acknowledged event must be in the store when tracker has exited all the same."""
+    t = tracker_factory(Workers=2).start(first_answer=True)
+    status, _, body = t.request("POST", "/tr/v1/str/", json.dumps({"ename": "early"}),
+                                {"Content-Type": "application/json"})
+    assert status == 200
+    assert t.stop(signal.SIGTERM) == 0
+    assert t.query("SELECT eid::VARCHAR FROM events WHERE ename = 'early'") == [
+        (json.loads(body)["eid"],)]
+
+
 def _shipper_pid(t: TrackerProcess) -> int:
     path = t.data_dir / "run" / "shipper.json"
     deadline = time.monotonic() + 10

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,10 @@ def read_service(config: Config, sinks: list[Sink]) -> ReadService | None:
     return None
 
 
-async def serve_reads_until_stopped(config: Config, service: ReadService | None) -> None:
-    """Serve the read API on the Unix socket until SIGTERM."""
+async def serve_reads_until_stopped(config: Config, service: ReadService | None,
+                                    stopping: threading.Event | None = None) -> None:
+    """Serve the read API on the Unix socket until SIGTERM (or at once when
+    `stopping` says one came earlier)."""
     path = read_socket_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
@@ -88,6 +91,8 @@ async def serve_reads_until_stopped(config: Config, service: ReadService | None)
     server = await start_server(api, "", 0, Limits(), reuse_port=False, sock=sock)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    if stopping is not None and stopping.is_set():
+        stop.set()
     await stop.wait()
     await server.shutdown(5.0)
     path.unlink(missing_ok=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 import uvloop
 
@@ -21,6 +23,9 @@ RETIRE_SECONDS = 1.0
 
 def shipper_main(config: Config) -> None:
     setup_child("shipper", config.log_level)
+    # A SIGTERM before the read API listens still means "deliver, then stop".
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     # The stores, and the short links book every worker resolves links from.
     links = LinksSink(links_path(config.data_directory))
     sinks = [*build_sinks(config), (links, {"redirect_history": BatchPolicy("immediate")})]
@@ -29,7 +34,7 @@ def shipper_main(config: Config) -> None:
     log.info("shipper delivering to %s", ", ".join(s.name for s in config.notify))
     # The main thread serves the routes' reads until SIGTERM (the runners are threads).
     service = read_service(config, [sink for sink, _ in sinks])
-    uvloop.run(serve_reads_until_stopped(config, service))
+    uvloop.run(serve_reads_until_stopped(config, service, stopping))
     log.info("shipper stopping: delivering what is in the log (up to %ss)",
              config.shutdown_timeout)
     complete = shipper.stop(config.shutdown_timeout)

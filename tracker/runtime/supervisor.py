@@ -23,7 +23,7 @@ from tracker.ratelimit import prepare_counter_file
 from tracker.runtime.application import rate_limit_path
 from tracker.runtime.secrets import hash_secret
 from tracker.runtime.shipper_process import shipper_main
-from tracker.runtime.statefile import worker_state_path
+from tracker.runtime.statefile import shipper_state_path, worker_state_path
 from tracker.runtime.worker import worker_main
 from tracker.sinks.base import RetryableError
 from tracker.sinks.build import build_sinks
@@ -156,9 +156,22 @@ class Supervisor:
         _join_or_kill(self._workers.values(), timeout + EXIT_GRACE_SECONDS)
         if self._shipper is not None:
             log.info("stopping: delivering the log")
+            self._wait_shipper_started(timeout)
             self._shipper.terminate()
             _join_or_kill([self._shipper], timeout + EXIT_GRACE_SECONDS)
         log.info("stopped")
+
+
+    def _wait_shipper_started(self, timeout: float) -> None:
+        """A stop right after the start must still deliver: a shipper still
+        importing would die of SIGTERM without delivering, so wait (bounded)
+        until it publishes its state, which it does once it is delivering."""
+        assert self._shipper is not None
+        state = shipper_state_path(self.config.run_directory)
+        deadline = time.monotonic() + timeout
+        while (self._shipper.is_alive() and not state.exists()
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
 
 
 def start_acme_renewer(config: Config, on_renewed: Any = None) -> Any:
