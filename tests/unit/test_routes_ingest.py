@@ -160,3 +160,54 @@ def test_small_payloads_share_a_record_and_large_ones_keep_their_own(tmp_path):
         writer.close()
 
     asyncio.run(scenario())
+
+
+def test_single_rows_join_the_merged_record_of_their_table(tmp_path):
+    async def scenario() -> None:
+        ingestor, writer = make(tmp_path)
+        assert ingestor.append_row(EVENTS, {"e": 1}) is None
+        ingestor.append(EVENTS, [{"e": 2}, {"e": 3}], grouped=True)
+        ingestor.append_row(OTHER, {"o": 1})
+        ingestor.append_row(EVENTS, {"e": 4})
+        assert read_all(tmp_path) == []
+        ingestor.commit()
+        assert read_all(tmp_path) == [
+            (EVENTS.table_id, 4, [{"e": 1}, {"e": 2}, {"e": 3}, {"e": 4}]),
+            (OTHER.table_id, 1, [{"o": 1}]),
+        ]
+        assert ingestor.events_received == writer.appended_events == 5
+        writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_single_rows_under_fsync_always_are_written_at_once(tmp_path):
+    async def scenario() -> None:
+        writer = WalWriter(tmp_path, worker=0, fsync="always")
+        writer.open()
+        syncer = Syncer(writer, "always", 50)
+        syncer.start(asyncio.get_running_loop())
+        durable = Ingestor(writer, syncer).append_row(EVENTS, {"e": 1})
+        assert read_all(tmp_path) == [(EVENTS.table_id, 1, [{"e": 1}])]
+        assert durable is not None
+        await durable
+        await syncer.stop()
+        writer.close()
+
+    asyncio.run(scenario())
+
+
+def test_pending_bytes_are_the_size_of_the_records_written(tmp_path):
+    async def scenario() -> None:
+        ingestor, writer = make(tmp_path)
+        before = writer.bytes_on_disk
+        for i in range(5):
+            ingestor.append_row(EVENTS, {"e": i})
+        ingestor.append(EVENTS, [{"e": i, "pad": "x" * 100} for i in range(60)], grouped=True)
+        ingestor.append_row(OTHER, {"o": 1})
+        expected = ingestor._pending_bytes  # what the quota checks counted
+        ingestor.commit()
+        assert writer.bytes_on_disk - before == expected
+        writer.close()
+
+    asyncio.run(scenario())

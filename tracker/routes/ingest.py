@@ -39,6 +39,19 @@ COMMIT_BYTES = 1 << 20
 MERGE_BELOW_BYTES = 4096
 
 
+class _TablePending:
+    """One table's rows of this turn: the small payloads' rows already spliced
+    into one JSON array (open: its "]" is added at commit), the large payloads
+    apart."""
+
+    __slots__ = ("large", "merged", "merged_rows")
+
+    def __init__(self) -> None:
+        self.merged = bytearray()
+        self.merged_rows = 0
+        self.large: list[tuple[int, bytes]] = []  # (rows, payload)
+
+
 class Ingestor:
     """The only way rows enter the log from the request path."""
 
@@ -46,9 +59,9 @@ class Ingestor:
         self._writer = writer
         self._syncer = syncer
         self._grouped = writer.fsync != "always"
-        # table_id -> [(payload, rows)] appended this turn, not yet written.
-        self._pending: dict[int, list[tuple[bytes, int]]] = {}
-        self._pending_bytes = 0
+        # table_id -> what this turn appended to it, not yet written.
+        self._pending: dict[int, _TablePending] = {}
+        self._pending_bytes = 0  # the size of the records commit() would write
         self._commit_scheduled = False
         self.events_received = 0
         self.rejected_full = 0
@@ -73,28 +86,67 @@ class Ingestor:
                 raise
             self.events_received += count
             return self._syncer.durable()
-        size = RECORD_HEAD_SIZE + len(payload)
-        if self._pending_bytes + size > COMMIT_BYTES and self._pending:
+        if len(payload) < MERGE_BELOW_BYTES:
+            # The array's elements, spliced into the table's merged record.
+            self._add_merged(table.table_id, count, payload[1:-1])
+        else:
+            self._make_room(RECORD_HEAD_SIZE + len(payload))
+            self._pending_for(table.table_id).large.append((count, payload))
+            self._pending_bytes += RECORD_HEAD_SIZE + len(payload)
+            self.events_received += count
+        return None
+
+    def append_row(self, table: Table, row: dict[str, Any]) -> asyncio.Future[Any] | None:
+        """``append(table, [row], grouped=True)``, for the most frequent request:
+        the row is encoded straight into the turn's merged record."""
+        if not self._grouped:
+            return self.append(table, [row])
+        self._add_merged(table.table_id, 1, orjson.dumps(row))
+        return None
+
+    def _add_merged(self, table_id: int, count: int, elements: bytes) -> None:
+        pending = self._pending.get(table_id)
+        # A "," before the elements; or a "[" and the head of a new record.
+        opening = pending is None or not pending.merged
+        size = len(elements) + (2 + RECORD_HEAD_SIZE if opening else 1)
+        self._make_room(size)
+        if not opening and not self._pending:  # _make_room committed the open record
+            size = len(elements) + 2 + RECORD_HEAD_SIZE
+            opening = True
+        if opening:
+            pending = self._pending_for(table_id)
+            pending.merged += b"["
+        else:
+            pending.merged += b","
+        pending.merged += elements
+        pending.merged_rows += count
+        self._pending_bytes += size
+        self.events_received += count
+
+    def _pending_for(self, table_id: int) -> _TablePending:
+        pending = self._pending.get(table_id)
+        if pending is None:
+            pending = self._pending[table_id] = _TablePending()
+        return pending
+
+    def _make_room(self, size: int) -> None:
+        """Before `size` more pending bytes: commit when over COMMIT_BYTES; raise
+        WalFullError when the log's quota cannot take them; make sure the rows
+        are committed by the end of the turn."""
+        if self._pending_bytes + size > COMMIT_BYTES and self._pending_bytes:
             self.commit()
         if not self._writer.has_room(self._pending_bytes + size):
             self.rejected_full += 1
             self._writer.check_room(self._pending_bytes + size)  # raises WalFullError
-        pending = self._pending.get(table.table_id)
-        if pending is None:
-            self._pending[table.table_id] = [(payload, count)]
-        else:
-            pending.append((payload, count))
-        self._pending_bytes += size
-        self.events_received += count
         if not self._commit_scheduled:
             # Normally the HTTP layer commits first; this makes sure rows never
             # wait for a later turn whatever happens to their answers.
             self._commit_scheduled = True
             asyncio.get_running_loop().call_soon(self._commit_soon)
-        return None
 
     def commit(self) -> None:
-        """Write the pending rows, one record per table, in one write.
+        """Write the pending rows, one merged record per table and each large
+        payload as its own, in one write.
 
         On failure (disk full, I/O error) the rows stay pending for the next
         commit and the error is raised: whatever acknowledges them must not be sent.
@@ -103,13 +155,11 @@ class Ingestor:
         if not pending:
             return
         records = []
-        for table_id, items in pending.items():
-            small = [item for item in items if len(item[0]) < MERGE_BELOW_BYTES]
-            if small:
-                records.append((table_id, *_merge(small)))
-            if len(small) < len(items):
-                records += [(table_id, count, payload) for payload, count in items
-                            if len(payload) >= MERGE_BELOW_BYTES]
+        for table_id, table in pending.items():
+            if table.merged_rows:
+                # A new buffer: on failure the pending one stays open for more rows.
+                records.append((table_id, table.merged_rows, table.merged + b"]"))
+            records += [(table_id, count, payload) for count, payload in table.large]
         if len(records) == 1:
             self._writer.append(*records[0])
         else:
@@ -131,16 +181,6 @@ class Ingestor:
     @property
     def appended_events(self) -> int:
         return self._writer.appended_events
-
-
-def _merge(items: list[tuple[bytes, int]]) -> tuple[int, bytes]:
-    """(rows, payload) of one record holding the rows of every JSON array in `items`."""
-    if len(items) == 1:
-        payload, count = items[0]
-        return count, payload
-    # Each payload is a non-empty JSON array: splice their elements into one.
-    body = b",".join([payload[1:-1] for payload, _ in items])
-    return sum([count for _, count in items]), b"[" + body + b"]"
 
 
 async def after_durable(durable: asyncio.Future[Any], response: Any) -> Any:
