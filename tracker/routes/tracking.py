@@ -141,7 +141,10 @@ class TrackingRoutes:
             cookies = update.headers
         try:
             # Grouped: the answer leaves through the HTTP layer, which commits first.
-            durable = self._ingest.append(EVENTS, rows, grouped=True)
+            if is_batch:
+                durable = self._ingest.append(EVENTS, rows, grouped=True)
+            else:
+                durable = self._ingest.append_row(EVENTS, rows[0])
         except WalFullError:
             return wal_full(self._cors_headers(request))
         if is_batch:
@@ -157,7 +160,7 @@ class TrackingRoutes:
         reflected Origin: the most frequent request, so the steps are inlined
         (same outcome as the general path, fewer calls)."""
         try:
-            fields = self._url_fields(request, prefix_len)
+            fields = decode_url_fields(request.path, prefix_len, request.query)
         except ValueError as e:
             return Response.error(400, f"bad field in the URL: {e}", self._constant_cors)
         ctx = self.context(request)
@@ -166,7 +169,7 @@ class TrackingRoutes:
                 row, update = self.build_event(fields, ctx, None)
             else:
                 row, update = self._builder.build(fields, ctx)
-            durable = self._ingest.append(EVENTS, [row], grouped=True)
+            durable = self._ingest.append_row(EVENTS, row)
         except FieldError as e:
             return Response.error(400, str(e), self._constant_cors)
         except WalFullError:
