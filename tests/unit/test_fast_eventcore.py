@@ -124,6 +124,44 @@ def test_compiled_agrees_with_twin_in_cookieless_mode(fields):
             == outcome(eventcore_py, fields, context, cookieless=True))
 
 
+PARAM_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**65), 2**65), st.floats(), st.text(max_size=20),
+    st.sampled_from(["\ud800", "é" * 7, "\x00\x1f\"\\", "日本", "x" * 40]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                         max_size=2),
+)
+PARAM_KEYS = st.one_of(st.text(max_size=8), st.sampled_from(["email", "cell", "uname", "k\ud800"]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(PARAM_KEYS, PARAM_VALUES, max_size=5),
+       st.sampled_from([None, 7, 1.5, "x"]), st.sampled_from([None, 0, 3, 2**64, 1.0, "12"]),
+       st.sampled_from([None, 2.5, 10**400, float("inf"), True, "3"]),
+       st.sampled_from([20, 60, 200, 16384]))
+def test_compiled_agrees_with_twin_on_params_and_numbers(params, extra, vp_w, score, limit):
+    """The compiled core's shortcuts (numbers checked inline, a small params
+    object kept without the hook) change nothing: sizes at the limit, surrogates,
+    big integers, nested values, personal fields."""
+    fields: dict[str, Any] = {"params": params, "vp_w": vp_w, "score": score}
+    if extra is not None:
+        fields["custom"] = extra
+    context = ctx()
+    assert (outcome(_compiled(), fields, context, max_params_bytes=limit)
+            == outcome(eventcore_py, fields, context, max_params_bytes=limit))
+
+
+def test_params_at_the_size_limit_on_both(core):
+    b = builder(core, max_params_bytes=30)
+    row, _ = b.build({"params": {"k": "x" * 22}}, ctx())  # {"k":"xxx..."}: exactly 30 bytes
+    assert row["params"] == {"k": "x" * 22}
+    row, _ = b.build({"params": {"k": 1.5, "n": None}}, ctx())  # within the bound: kept as given
+    assert row["params"] == {"k": 1.5, "n": None}
+    with pytest.raises(FieldError, match="larger than 30 bytes"):
+        b.build({"params": {"k": "x" * 23}}, ctx())
+    with pytest.raises(FieldError, match="only JSON values"):
+        b.build({"params": {"k": "\ud800"}}, ctx())
+
+
 HOST_PARTS = ["http", "https", "://", "//", "/", "?", "#", "@", ":", "[", "]", "a", "B",
               "é", "1", "x.y", " ", "%"]
 
@@ -142,3 +180,21 @@ def test_host_rules_by_example(core):
     assert core.host_from_url("https:///nohost") is None
     assert core.host_from_url("/relative/path") is None
     assert core.host_without_port("[::1]:80") == "::1"
+
+
+def test_compiled_core_keeps_a_small_params_object_without_the_hook():
+    calls = []
+
+    class Counting(BuilderRules, _compiled().EventCore):
+        def _finish_params(self, row: dict[str, Any], extra: Any) -> None:
+            calls.append(extra)
+            super()._finish_params(row, extra)
+
+    b = Counting(BuilderConfig.from_secret(SECRET))
+    row, _ = b.build({"params": {"sku": "A-42", "qty": 2, "ok": True}, "vp_w": 1280}, ctx())
+    assert row["params"] == {"sku": "A-42", "qty": 2, "ok": True} and row["vp_w"] == 1280
+    assert calls == []
+    b.build({"params": {"email": "a@b.example"}}, ctx())  # personal: the hook hashes it
+    b.build({"params": {"sku": "A"}, "custom": 1}, ctx())  # an unknown field joins params
+    b.build({"params": {"deep": {"x": 1}}}, ctx())  # nested: measured exactly
+    assert calls == [None, {"custom": 1}, None]

@@ -8,7 +8,9 @@ Python.
 """
 
 from cpython.dict cimport PyDict_GetItem, PyDict_SetDefault
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject, PyTypeObject
+from libc.math cimport isfinite
 
 cdef extern from "Python.h":
     dict _PyDict_NewPresized(Py_ssize_t minused)
@@ -48,9 +50,15 @@ cdef class EventCore:
     cdef object _cookie_type
     cdef object _no_cookies
     cdef dict _clients
+    cdef object _to_float
+    cdef object _to_count
+    cdef object _to_object
+    cdef Py_ssize_t _max_params_bytes
+    cdef tuple _personal_names
 
     def __init__(self, dict table not None, Py_ssize_t max_chars, bint cookieless,
-                 dict cookie_parts not None, cookie_type):
+                 dict cookie_parts not None, cookie_type, *, to_float=None, to_count=None,
+                 to_object=None, Py_ssize_t max_params_bytes=0, tuple personal_names not None=()):
         self._table = table
         self._max_chars = max_chars
         self._cookieless = cookieless
@@ -58,6 +66,14 @@ cdef class EventCore:
         self._cookie_type = cookie_type
         self._no_cookies = tuple.__new__(cookie_type, ((),))
         self._clients = {}
+        # Shortcuts (the twin documents them): the converters whose common
+        # inputs are checked inline, and what lets a small `params` object
+        # skip the _finish_params hook.
+        self._to_float = to_float
+        self._to_count = to_count
+        self._to_object = to_object
+        self._max_params_bytes = max_params_bytes
+        self._personal_names = personal_names
 
     def build(self, dict fields not None, context, cookieless_form=None):
         """The row (only non-null columns) and the cookies to set. Raises FieldError."""
@@ -89,6 +105,14 @@ cdef class EventCore:
                     converted = value
                 else:
                     converted = self._text(key, value)
+            elif convert is self._to_float and type(value) is float and isfinite(<double>value):
+                converted = value
+            elif convert is self._to_float and type(value) is int:
+                converted = float(value)
+            elif convert is self._to_count and type(value) is int and _is_count(value):
+                converted = value
+            elif convert is self._to_object and type(value) is dict:
+                converted = value
             else:
                 converted = convert(key, value)
                 if converted is None:
@@ -155,8 +179,19 @@ cdef class EventCore:
                 row["host"] = host
 
         if extra is not None or "params" in row:
-            self._finish_params(row, extra)
+            if extra is not None or not self._params_as_given(row.get("params")):
+                self._finish_params(row, extra)
         return row, cookies
+
+    cdef bint _params_as_given(self, given) except -1:
+        """Whether the hook would keep `params` as given: a non-empty object
+        without personal fields whose JSON surely fits the limit."""
+        if type(given) is not dict or not given or self._max_params_bytes <= 0:
+            return False
+        for name in self._personal_names:
+            if name in <dict>given:
+                return False
+        return 0 <= _json_size_bound(<dict>given, self._max_params_bytes)
 
     # Hooks: see eventcore_py.
 
@@ -229,6 +264,45 @@ cdef str _without_port(str text, int kind, void* data, Py_ssize_t start, Py_ssiz
     if start == 0 and i == len(text):
         return text
     return PyUnicode_Substring(text, start, i)
+
+
+cdef bint _is_count(value) except -1:
+    """0 <= value <= 2**63 - 1, for an int."""
+    cdef int overflow = 0
+    cdef long long number = PyLong_AsLongLongAndOverflow(value, &overflow)
+    return overflow == 0 and number >= 0
+
+
+cdef Py_ssize_t _json_size_bound(dict obj, Py_ssize_t limit) except -2:
+    """At least the size of orjson.dumps(obj), or -1 when over `limit` or when
+    `obj` holds anything but str keys and str, int, float, bool or None values
+    (those, and text beyond Latin-1, which may hold a surrogate orjson refuses,
+    are left to the exact check)."""
+    cdef Py_ssize_t total = 1  # "{"
+    cdef int overflow = 0
+    for key, value in obj.items():
+        if type(key) is not str or PyUnicode_KIND(key) != 1:
+            return -1
+        # The key quoted, each character escaped at worst (\u00XX), then ":" and "," or "}".
+        total += 6 * len(<str>key) + 4
+        if type(value) is str:
+            if PyUnicode_KIND(value) != 1:
+                return -1
+            total += 6 * len(<str>value) + 2
+        elif type(value) is int:
+            PyLong_AsLongLongAndOverflow(value, &overflow)
+            if overflow:
+                return -1
+            total += 20  # "-9223372036854775808"
+        elif type(value) is float:
+            total += 24  # the longest shortest-repr of a double, e.g. -2.2250738585072014e-308
+        elif value is None or type(value) is bool:
+            total += 5
+        else:
+            return -1
+        if total > limit:
+            return -1
+    return total
 
 
 cdef inline object _new_tuple(type cls, tuple items):

@@ -40,7 +40,14 @@ class EventCore:
 
     def __init__(self, table: dict[str, tuple[str, Any, bool]], max_chars: int,
                  cookieless: bool, cookie_parts: dict[bool, tuple[str, str, str, str]],
-                 cookie_type: type[tuple[Any, ...]]) -> None:
+                 cookie_type: type[tuple[Any, ...]], *, to_float: Any = None,
+                 to_count: Any = None, to_object: Any = None, max_params_bytes: int = 0,
+                 personal_names: tuple[str, ...] = ()) -> None:
+        """The keyword arguments only make the compiled core faster, with the
+        same outcome: it converts the common inputs of `to_float`, `to_count`
+        and `to_object` inline, and keeps a small `params` object without the
+        `personal_names` as given, without calling `_finish_params`, when its
+        JSON surely fits `max_params_bytes`. The twin always takes the general way."""
         self._table = table
         self._max_chars = max_chars
         self._cookieless = cookieless

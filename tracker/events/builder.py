@@ -149,7 +149,10 @@ class BuilderRules:
     def __init__(self, config: BuilderConfig):
         self._fields = _field_table(config)
         super().__init__(self._fields, config.max_field_chars,  # type: ignore[call-arg]
-                         config.cookieless, COOKIE_PARTS, CookieUpdate)
+                         config.cookieless, COOKIE_PARTS, CookieUpdate,
+                         to_float=to_float, to_count=to_count, to_object=to_object,
+                         max_params_bytes=config.max_params_bytes,
+                         personal_names=tuple(_PERSONAL))
         self._config = config
         self._ip_cache: dict[str, str | None] = {}
         self._campaign_cache: dict[str, dict[str, str]] = {}
