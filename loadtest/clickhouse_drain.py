@@ -13,10 +13,15 @@ machine under the benchmark lock):
    `--max-rows`), and times until every event is committed.
 3. Prints events/s, the batch sizes, shipper CPU per event, where the sink's
    time went (encoding vs the HTTP insert, which includes compression and the
-   server), the server's CPU during the drain (when it is the private test
-   server, whose pid file we know), and checks the count with FINAL.
+   server), the server's CPU during the drain, user and kernel (when it is the
+   private test server, whose pid file we know), and checks the count with FINAL.
+4. Prints what could skew the run: parts and running merges left by earlier
+   runs (it waits for running merges first unless `--no-settle`), the
+   machine's steal time and the CPU other processes used during the drain,
+   the merges of this run's parts seen in system.merges, the parts left.
 
-Environment: TRACKER_CLICKHOUSE_HOST / _PORT / _HTTP_PORT as for the tests.
+Environment: TRACKER_CLICKHOUSE_HOST / _PORT / _HTTP_PORT as for the tests,
+TRACKER_CLICKHOUSE_DIR as for scripts/services/clickhouse.sh (its pid file).
 `--profile FILE` writes a cProfile of the sink thread (pstats format).
 """
 
@@ -28,6 +33,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -42,7 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drain import write_log  # loadtest/ is a directory of scripts, not a package
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVER_PID_FILE = ROOT / ".services" / "clickhouse" / "clickhouse-server.pid"
+SERVER_DIR = Path(os.environ.get("TRACKER_CLICKHOUSE_DIR") or ROOT / ".services" / "clickhouse")
+SERVER_PID_FILE = SERVER_DIR / "clickhouse-server.pid"
 
 
 class TimedSink(ClickHouseSink):
@@ -90,22 +97,80 @@ class TimedSink(ClickHouseSink):
             self._profiler = None
 
 
-def server_cpu_s() -> float | None:
-    """CPU seconds of the private test server (user + system), if we know its pid."""
+def server_cpu_s() -> tuple[float, float] | None:
+    """CPU seconds (user, system) of the private test server, if we know its pid."""
     try:
         pid = int(SERVER_PID_FILE.read_text().strip())
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, ValueError):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of this VM so far, all cores (/proc/stat's first line)."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    tick = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / tick, steal / tick
+
+
+class MergeWatcher(threading.Thread):
+    """Polls system.merges during the drain: which merges of `database` ran, how many at once.
+
+    Its own native connection; one tiny query every `interval` seconds.
+    """
+
+    def __init__(self, client: Client, database: str, interval: float = 0.05) -> None:
+        super().__init__(name="merge-watcher", daemon=True)
+        self.client, self.database, self.interval = client, database, interval
+        self.seen: set[str] = set()
+        self.others: set[str] = set()  # merges in other databases (leftovers)
+        self.most_at_once = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(self.interval):
+            rows = self.client.execute("SELECT database, result_part_name FROM system.merges")
+            mine = {name for db, name in rows if db == self.database}
+            self.seen |= mine
+            self.others |= {f"{db}.{name}" for db, name in rows if db != self.database}
+            self.most_at_once = max(self.most_at_once, len(mine))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def running_merges(client: Client) -> int:
+    return client.execute("SELECT count() FROM system.merges")[0][0]
+
+
+def settle(client: Client, timeout: float) -> float:
+    """Wait until the server runs no merge (leftovers of earlier runs); seconds waited."""
+    t0 = time.perf_counter()
+    while running_merges(client) and time.perf_counter() - t0 < timeout:
+        time.sleep(0.1)
+    return time.perf_counter() - t0
+
+
+def parts_summary(client: Client, database: str) -> str:
+    active, level, rows = client.execute(
+        "SELECT count(), max(level), sum(rows) FROM system.parts "
+        "WHERE database = %(db)s AND table = 'events' AND active", {"db": database})[0]
+    return f"{active} active parts (max level {level}, {rows:,} rows)"
 
 
 def drain(data_dir: Path, events: int, sink: TimedSink, policies: dict[str, BatchPolicy],
-          timeout: float) -> dict:
+          timeout: float, watcher: MergeWatcher) -> dict:
     shipper = Shipper(data_dir, [(sink, policies)])
     runner = shipper.runners[0]
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     server0 = server_cpu_s()
+    machine0 = machine_cpu_s()
+    watcher.start()
     t0 = time.perf_counter()
     shipper.start()
     deadline = t0 + timeout
@@ -122,16 +187,26 @@ def drain(data_dir: Path, events: int, sink: TimedSink, policies: dict[str, Batc
     seconds = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     server1 = server_cpu_s()
+    machine1 = machine_cpu_s()
+    watcher.stop()
     shipper.stop(30)
+    # The watcher's polling is a few ms of this process's CPU; it stays in.
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    server = server1 - server0 if server0 is not None and server1 is not None else None
+    server = None
+    if server0 is not None and server1 is not None:
+        server = (server1[0] - server0[0], server1[1] - server0[1])
+    # Everything else that ran on the machine meanwhile (other test runs, kernel
+    # writeback): the noise this run competed with.
+    # (jiffies, 10 ms: a difference of ~0 can come out slightly negative)
+    others = max(0.0, machine1[0] - machine0[0] - cpu - (sum(server) if server else 0.0))
     # Sustained: up to the end of the last full batch; the last, partial one waits
     # for its age trigger (MaxBatchTime) before it is written.
     if len(sink.sizes) > 1:
         caught_up = (sink.written_at[-2] - t0, sum(sink.sizes[:-1]))
     else:
         caught_up = (seconds, events)
-    return {"seconds": seconds, "caught_up": caught_up, "cpu": cpu, "server_cpu": server}
+    return {"seconds": seconds, "caught_up": caught_up, "cpu": cpu, "server_cpu": server,
+            "steal": machine1[1] - machine0[1], "others": others}
 
 
 def main() -> int:
@@ -148,6 +223,8 @@ def main() -> int:
     ap.add_argument("--profile", type=Path, help="write a cProfile of the sink thread here")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--timeout", type=float, default=300.0)
+    ap.add_argument("--no-settle", dest="settle", action="store_false",
+                    help="start without waiting for the server's running merges to finish")
     args = ap.parse_args()
 
     env = os.environ
@@ -163,6 +240,7 @@ def main() -> int:
     policies["events"] = BatchPolicy("hybrid", max_rows=args.max_rows,
                                      max_age_s=policies["events"].max_age_s)
     client = Client(host, port=port)
+    watcher = MergeWatcher(Client(host, port=port), database)
     try:
         with tempfile.TemporaryDirectory(prefix="tracker-ch-drain-") as tmp:
             data_dir = Path(tmp)
@@ -176,13 +254,26 @@ def main() -> int:
                   f"extensions: {USING_EXTENSIONS}; ClickHouse {version} at {host}:{http_port}; "
                   f"batch {args.max_rows:,} rows, compression {sink.compression}, "
                   f"{args.lanes} lane(s)", flush=True)
-            res = drain(data_dir, args.events, sink, policies, args.timeout)
+            # Leftovers of earlier runs: merges still running cost the server CPU
+            # this run would be charged for.
+            leftover = client.execute(
+                "SELECT count(), sum(rows) FROM system.parts WHERE active "
+                "AND database NOT IN ('system', 'default')")[0]
+            merging = running_merges(client)
+            waited = settle(client, 60.0) if args.settle else 0.0
+            print(f"before: {leftover[0]} active parts ({leftover[1] or 0:,} rows) in other "
+                  f"databases, {merging} merges running"
+                  + (f", waited {waited:.1f}s for them" if merging and args.settle else ""),
+                  flush=True)
+            res = drain(data_dir, args.events, sink, policies, args.timeout, watcher)
+        after = parts_summary(client, database)
         stored, distinct = client.execute(
             f"SELECT count(), uniqExact(eid) FROM {database}.events FINAL")[0]
     finally:
         if not args.keep:
             client.execute(f"DROP DATABASE IF EXISTS {database}")
         client.disconnect()
+        watcher.client.disconnect()
 
     sizes = sink.sizes
     caught_s, caught_rows = res["caught_up"]
@@ -193,8 +284,15 @@ def main() -> int:
     print(f"shipper CPU {res['cpu']:.2f}s ({res['cpu'] / args.events * 1e6:.2f} us/event, "
           f"{res['cpu'] / res['seconds']:.2f} cores)")
     if res["server_cpu"] is not None:
-        print(f"server CPU {res['server_cpu']:.2f}s ({res['server_cpu'] / args.events * 1e6:.2f} "
-              f"us/event, {res['server_cpu'] / res['seconds']:.2f} cores; includes merges)")
+        user, system = res["server_cpu"]
+        total = user + system
+        print(f"server CPU {total:.2f}s ({total / args.events * 1e6:.2f} us/event: user "
+              f"{user / args.events * 1e6:.2f}, sys {system / args.events * 1e6:.2f}; "
+              f"{total / res['seconds']:.2f} cores; includes merges)")
+    print(f"steal {res['steal']:.2f}s, other processes about {res['others']:.2f}s CPU; merges of "
+          f"this run's parts during the drain: {len(watcher.seen)} (at most "
+          f"{watcher.most_at_once} at once), of other databases: {len(watcher.others)}; "
+          f"after the drain: {after}")
     if sizes:
         print(f"batches: {len(sizes):,}, rows per batch avg {sum(sizes) / len(sizes):,.0f}, "
               f"max {max(sizes):,}; sink.write {sink.write_s:.2f}s of the {res['seconds']:.2f}s "

@@ -14,7 +14,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-DIR="$ROOT/.services/clickhouse"
+# Config, data, logs and pid file; TRACKER_CLICKHOUSE_DIR moves them (e.g. to a
+# tmpfs, see docs/PERFORMANCE.md) or runs a second server next to the first.
+DIR="${TRACKER_CLICKHOUSE_DIR:-$ROOT/.services/clickhouse}"
 TCP_PORT="${TRACKER_CLICKHOUSE_PORT:-19000}"
 HTTP_PORT="${TRACKER_CLICKHOUSE_HTTP_PORT:-18123}"
 START_TIMEOUT="${CLICKHOUSE_START_TIMEOUT:-60}"
@@ -53,7 +55,14 @@ install_packages() {
 }
 
 write_config() {
-    mkdir -p "$DIR/data" "$DIR/tmp" "$DIR/user_files" "$DIR/format_schemas" "$LOGDIR"
+    mkdir -p "$DIR/data/data" "$DIR/tmp" "$DIR/user_files" "$DIR/format_schemas" "$LOGDIR"
+    # Each database directory in a block group of its own (ext4's Orlov
+    # allocator, the TOPDIR attribute). On ext4 without a journal, as on this
+    # machine, creating a file scans past every inode deleted in its block
+    # group in the last 1-6 minutes; the tests and benchmarks create and drop a
+    # database of thousands of part files each, so back to back they slowed
+    # the server down 2x (docs/PERFORMANCE.md). Elsewhere a harmless no-op.
+    chattr +T "$DIR/data/data" 2>/dev/null || true
     cat >"$DIR/config.xml" <<EOF
 <?xml version="1.0"?>
 <!-- Written by scripts/services/clickhouse.sh; rewritten at every start. -->
