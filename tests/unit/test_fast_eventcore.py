@@ -198,3 +198,16 @@ def test_compiled_core_keeps_a_small_params_object_without_the_hook():
     b.build({"params": {"sku": "A"}, "custom": 1}, ctx())  # an unknown field joins params
     b.build({"params": {"deep": {"x": 1}}}, ctx())  # nested: measured exactly
     assert calls == [None, {"custom": 1}, None]
+
+
+def test_cookie_ids_of_consecutive_events_on_both(core):
+    """The compiled core remembers the last cookie ids it normalized: changing,
+    repeating and dropping them between events gives what the twin gives."""
+    b = builder(core)
+    upper = VID.upper()
+    for vid, sid in [(upper, upper), (upper, upper), (None, None), ("junk", upper),
+                     (VID, None), (upper, "junk")]:
+        row, cookies = b.build({}, ctx(cookie_vid=vid, cookie_sid=sid))
+        assert (row["vid"] == VID) == (vid is not None and vid != "junk")
+        assert (row["sid"] == VID) == (sid is not None and sid != "junk")
+        assert len(cookies.headers) == (1 if row["vid"] == VID else 2)

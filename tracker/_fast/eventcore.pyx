@@ -55,6 +55,9 @@ cdef class EventCore:
     cdef object _to_object
     cdef Py_ssize_t _max_params_bytes
     cdef tuple _personal_names
+    # The last cookie ids given and their normal form: a batch's (or a
+    # socket's) events all carry the same ones (tracking.carry_ids).
+    cdef object _raw_vid, _vid, _raw_sid, _sid
 
     def __init__(self, dict table not None, Py_ssize_t max_chars, bint cookieless,
                  dict cookie_parts not None, cookie_type, *, to_float=None, to_count=None,
@@ -148,13 +151,18 @@ cdef class EventCore:
             cookies = self._no_cookies
         else:
             raw = ctx[COOKIE_VID]
-            cookie_vid = normalize_uuid(raw) if raw else None
+            if raw is not self._raw_vid:
+                self._raw_vid = raw
+                self._vid = normalize_uuid(raw) if raw else None
+            cookie_vid = self._vid
             vid = row.get("vid") or cookie_vid or uuid7()
             row["vid"] = vid
             if "sid" not in row:
                 raw = ctx[COOKIE_SID]
-                cookie_sid = normalize_uuid(raw) if raw else None
-                row["sid"] = cookie_sid or uuid7()
+                if raw is not self._raw_sid:
+                    self._raw_sid = raw
+                    self._sid = normalize_uuid(raw) if raw else None
+                row["sid"] = self._sid or uuid7()
             parts = <tuple>self._cookie_parts[ctx[TLS]]
             headers = (("Set-Cookie", <str>parts[2] + row["sid"] + <str>parts[3]),)
             if vid != cookie_vid:  # vid is (re)set only when the browser does not hold it
