@@ -64,14 +64,17 @@ def test_rows_never_wait_past_the_turn(tmp_path):
     asyncio.run(scenario())
 
 
-def test_fsync_always_writes_at_once_and_returns_the_durability_future(tmp_path):
+@pytest.mark.parametrize("append", [
+    lambda ingestor: ingestor.append(EVENTS, [{"e": 1}], grouped=True),
+    lambda ingestor: ingestor.append_row(EVENTS, {"e": 1}),
+], ids=["append", "append_row"])
+def test_fsync_always_writes_at_once_and_returns_the_durability_future(tmp_path, append):
     async def scenario() -> None:
         writer = WalWriter(tmp_path, worker=0, fsync="always")
         writer.open()
         syncer = Syncer(writer, "always", 50)
         syncer.start(asyncio.get_running_loop())
-        ingestor = Ingestor(writer, syncer)
-        durable = ingestor.append(EVENTS, [{"e": 1}], grouped=True)
+        durable = append(Ingestor(writer, syncer))
         assert read_all(tmp_path) == [(EVENTS.table_id, 1, [{"e": 1}])]
         assert durable is not None
         await durable
@@ -176,22 +179,6 @@ def test_single_rows_join_the_merged_record_of_their_table(tmp_path):
             (OTHER.table_id, 1, [{"o": 1}]),
         ]
         assert ingestor.events_received == writer.appended_events == 5
-        writer.close()
-
-    asyncio.run(scenario())
-
-
-def test_single_rows_under_fsync_always_are_written_at_once(tmp_path):
-    async def scenario() -> None:
-        writer = WalWriter(tmp_path, worker=0, fsync="always")
-        writer.open()
-        syncer = Syncer(writer, "always", 50)
-        syncer.start(asyncio.get_running_loop())
-        durable = Ingestor(writer, syncer).append_row(EVENTS, {"e": 1})
-        assert read_all(tmp_path) == [(EVENTS.table_id, 1, [{"e": 1}])]
-        assert durable is not None
-        await durable
-        await syncer.stop()
         writer.close()
 
     asyncio.run(scenario())
