@@ -43,10 +43,12 @@ def ctx(**kwargs: Any) -> RequestContext:
 
 
 def outcome(module: Any, fields: dict[str, Any], context: RequestContext,
-            cookieless_form: bool | None = None, **config: Any) -> Any:
+            cookieless_form: bool | None = None, with_cookies: bool = True,
+            **config: Any) -> Any:
     """The row and cookies with generated ids replaced, or the error."""
     try:
-        row, cookies = builder(module, **config).build(fields, context, cookieless_form)
+        row, cookies = builder(module, **config).build(fields, context, cookieless_form,
+                                                       with_cookies)
     except Exception as exc:  # FieldError mostly; any other must agree too
         return (type(exc).__name__, str(exc))
     text = repr((sorted(row.items()), cookies.headers))
@@ -107,13 +109,14 @@ URLS = st.sampled_from(["https://x.example/p?utm_medium=m&utm_source=s", "//cdn.
 @settings(max_examples=400, deadline=None)
 @given(st.dictionaries(NAMES, VALUES, max_size=8), URLS,
        st.sampled_from([None, VID, VID.upper(), "junk"]), st.sampled_from([None, 3, 0]),
-       st.sampled_from([None, True, False]), st.booleans())
-def test_compiled_agrees_with_twin(fields, url, cookie_vid, consent, cookieless_form, tls):
+       st.sampled_from([None, True, False]), st.booleans(), st.booleans())
+def test_compiled_agrees_with_twin(fields, url, cookie_vid, consent, cookieless_form, tls,
+                                   with_cookies):
     if url:
         fields = {**fields, "url": url}
     context = ctx(cookie_vid=cookie_vid, cookie_sid=cookie_vid, cookie_consent=consent, tls=tls)
-    assert (outcome(_compiled(), fields, context, cookieless_form)
-            == outcome(eventcore_py, fields, context, cookieless_form))
+    assert (outcome(_compiled(), fields, context, cookieless_form, with_cookies)
+            == outcome(eventcore_py, fields, context, cookieless_form, with_cookies))
 
 
 @settings(max_examples=200, deadline=None)
@@ -211,3 +214,14 @@ def test_cookie_ids_of_consecutive_events_on_both(core):
         assert (row["vid"] == VID) == (vid is not None and vid != "junk")
         assert (row["sid"] == VID) == (sid is not None and sid != "junk")
         assert len(cookies.headers) == (1 if row["vid"] == VID else 2)
+
+
+def test_without_cookies_the_ids_are_the_same_and_no_line_is_made(core):
+    b = builder(core)
+    held = ctx(cookie_vid=VID, cookie_sid=VID)
+    row, cookies = b.build({"ename": "a"}, held, None, False)
+    assert (row["vid"], row["sid"], cookies.headers) == (VID, VID, ())
+    row, cookies = b.build({"ename": "a"}, ctx(), None, False)  # new ids, still no lines
+    assert UUID.fullmatch(row["vid"]) and UUID.fullmatch(row["sid"]) and cookies.headers == ()
+    _, cookies = b.build({"ename": "a"}, held)
+    assert [name for name, _ in cookies.headers] == ["Set-Cookie"]  # the session's, renewed

@@ -78,7 +78,8 @@ cdef class EventCore:
         self._max_params_bytes = max_params_bytes
         self._personal_names = personal_names
 
-    def build(self, dict fields not None, context, cookieless_form=None):
+    def build(self, dict fields not None, context, cookieless_form=None,
+              bint with_cookies=True):
         """The row (only non-null columns) and the cookies to set. Raises FieldError."""
         if not isinstance(context, tuple):
             raise TypeError("context must be a RequestContext")
@@ -163,11 +164,14 @@ cdef class EventCore:
                     self._raw_sid = raw
                     self._sid = normalize_uuid(raw) if raw else None
                 row["sid"] = self._sid or uuid7()
-            parts = <tuple>self._cookie_parts[ctx[TLS]]
-            headers = (("Set-Cookie", <str>parts[2] + row["sid"] + <str>parts[3]),)
-            if vid != cookie_vid:  # vid is (re)set only when the browser does not hold it
-                headers = (("Set-Cookie", <str>parts[0] + vid + <str>parts[1]),) + headers
-            cookies = _new_tuple(self._cookie_type, (headers,))
+            if with_cookies:
+                parts = <tuple>self._cookie_parts[ctx[TLS]]
+                headers = (("Set-Cookie", <str>parts[2] + row["sid"] + <str>parts[3]),)
+                if vid != cookie_vid:  # vid is (re)set only when the browser does not hold it
+                    headers = (("Set-Cookie", <str>parts[0] + vid + <str>parts[1]),) + headers
+                cookies = _new_tuple(self._cookie_type, (headers,))
+            else:
+                cookies = self._no_cookies
 
         for column, value in <tuple>client[2]:
             if column not in row:

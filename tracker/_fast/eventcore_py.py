@@ -56,12 +56,14 @@ class EventCore:
         self._no_cookies = tuple.__new__(cookie_type, ((),))
         self._clients: dict[tuple[str, str, str], tuple[Any, ...]] = {}
 
-    def build(self, fields: dict[str, Any], ctx: Any,
-              cookieless_form: bool | None = None) -> tuple[dict[str, Any], Any]:
+    def build(self, fields: dict[str, Any], ctx: Any, cookieless_form: bool | None = None,
+              with_cookies: bool = True) -> tuple[dict[str, Any], Any]:
         """The row (only non-null columns) and the cookies to set. Raises FieldError.
 
         `cookieless_form` forces (True) or forbids (False) the cookieless form for
-        this event; None follows the config.
+        this event; None follows the config. `with_cookies=False` leaves the
+        Set-Cookie lines out (no cookies to set), for a caller that has them
+        already: the later events of a batch.
         """
         row: dict[str, Any] = {}
         extra: dict[str, Any] | None = None
@@ -121,12 +123,15 @@ class EventCore:
             if "sid" not in row:
                 cookie_sid = normalize_uuid(ctx.cookie_sid) if ctx.cookie_sid else None
                 row["sid"] = cookie_sid or uuid7()
-            vid_before, vid_after, sid_before, sid_after = self._cookie_parts[ctx.tls]
-            headers: tuple[tuple[str, str], ...] = (
-                ("Set-Cookie", sid_before + row["sid"] + sid_after),)
-            if vid != cookie_vid:  # vid is (re)set only when the browser does not hold it
-                headers = (("Set-Cookie", vid_before + vid + vid_after), *headers)
-            cookies = tuple.__new__(self._cookie_type, (headers,))
+            if with_cookies:
+                vid_before, vid_after, sid_before, sid_after = self._cookie_parts[ctx.tls]
+                headers: tuple[tuple[str, str], ...] = (
+                    ("Set-Cookie", sid_before + row["sid"] + sid_after),)
+                if vid != cookie_vid:  # vid is (re)set only when the browser does not hold it
+                    headers = (("Set-Cookie", vid_before + vid + vid_after), *headers)
+                cookies = tuple.__new__(self._cookie_type, (headers,))
+            else:
+                cookies = self._no_cookies
 
         for column, value in defaults:
             if column not in row:

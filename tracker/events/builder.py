@@ -239,6 +239,6 @@ class BuilderRules:
 class EventBuilder(BuilderRules, EventCore):
     """Builds `events` rows; holds small per-process caches, so one per worker.
 
-    `build(fields, ctx, cookieless_form=None) -> (row, CookieUpdate)` is
+    `build(fields, ctx, cookieless_form=None, with_cookies=True) -> (row, CookieUpdate)` is
     EventCore's (tracker._fast: compiled, with a pure-Python twin).
     """

@@ -186,17 +186,19 @@ class TrackingRoutes:
         return found.columns() if found is not None else None
 
     def build_event(self, item: dict[str, Any], ctx: RequestContext,
-              place: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
-        """One event's row: placed, gated by consent where its place requires it."""
+                    place: dict[str, Any] | None,
+                    with_cookies: bool = True) -> tuple[dict[str, Any], Any]:
+        """One event's row: placed, gated by consent where its place requires it.
+        `with_cookies=False`: no Set-Cookie lines (see EventBuilder.build)."""
         if place:
             item = {**item, **place}
         elif "country" not in item:  # no place known: nothing for the gate to decide
-            return self._builder.build(item, ctx)
+            return self._builder.build(item, ctx, None, with_cookies)
         country, region = item.get("country"), item.get("region")
         decision = self._gate.decide(effective_cflags(item, ctx.cookie_consent),
                                      country if isinstance(country, str) else None,
                                      region if isinstance(region, str) else None)
-        return self._builder.build(item, ctx, cookieless_form=decision.cookieless_form)
+        return self._builder.build(item, ctx, decision.cookieless_form, with_cookies)
 
     def _build_batch(self, items: list[Any], ctx: RequestContext,
                      place: dict[str, Any] | None = None
@@ -214,7 +216,8 @@ class TrackingRoutes:
                 eids.append(None)
                 continue
             try:
-                row, update = self.build_event(item, ctx, place)
+                # Once a first event gave the cookies, the others need none.
+                row, update = self.build_event(item, ctx, place, not cookies)
             except FieldError as e:
                 rejected.append({"index": index, "error": str(e)})
                 eids.append(None)
