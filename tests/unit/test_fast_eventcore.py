@@ -225,3 +225,53 @@ def test_without_cookies_the_ids_are_the_same_and_no_line_is_made(core):
     assert UUID.fullmatch(row["vid"]) and UUID.fullmatch(row["sid"]) and cookies.headers == ()
     _, cookies = b.build({"ename": "a"}, held)
     assert [name for name, _ in cookies.headers] == ["Set-Cookie"]  # the session's, renewed
+
+
+def batch_outcome(module: Any, items: list[Any], context: RequestContext,
+                  place: dict[str, Any] | None) -> str:
+    """build_batch's result with generated ids replaced, and the items that went
+    through `gated`."""
+    from tracker.routes.tracking import carry_ids
+
+    b = builder(module)
+    gated_calls = []
+
+    def gated(item: dict[str, Any], ctx: Any, where: Any, with_cookies: bool) -> Any:
+        gated_calls.append((sorted(item), with_cookies))
+        return b.build({**item, **(where or {})}, ctx, True, with_cookies)
+
+    rows, eids, rejected, cookies = b.build_batch(items, context, place, gated, carry_ids,
+                                                  FieldError)
+    text = repr(([sorted(row.items()) for row in rows], eids, rejected, cookies, gated_calls))
+    return UUID.sub("<id>", text)
+
+
+BATCH_ITEMS = st.lists(st.one_of(
+    st.dictionaries(NAMES, VALUES, max_size=4), st.integers(), st.none(),
+    st.fixed_dictionaries({"ename": st.text(max_size=3), "country": st.just("DE")}),
+    st.fixed_dictionaries({"vid": st.sampled_from([VID, "junk"])}),
+), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(BATCH_ITEMS, st.sampled_from([None, VID]), st.sampled_from([None, {"country": "FR"}]))
+def test_build_batch_agrees_with_twin(items, cookie_vid, place):
+    context = ctx(cookie_vid=cookie_vid, cookie_sid=cookie_vid)
+    assert (batch_outcome(_compiled(), items, context, place)
+            == batch_outcome(eventcore_py, items, context, place))
+
+
+def test_build_batch_by_example(core):
+    from tracker.routes.tracking import carry_ids
+
+    b = builder(core)
+    items = [{"ename": "a"}, 7, {"ename": "b", "vp_w": "wide"}, {"ename": "c", "vid": VID},
+             {"ename": "d"}]
+    rows, eids, rejected, cookies = b.build_batch(items, ctx(), None, None, carry_ids, FieldError)
+    assert [row["ename"] for row in rows] == ["a", "c", "d"]
+    assert eids == [rows[0]["eid"], None, None, rows[1]["eid"], rows[2]["eid"]]
+    assert rejected == [{"index": 1, "error": "an event must be a JSON object"},
+                        {"index": 2, "error": "vp_w must be an integer"}]
+    assert len(cookies) == 2  # vid and sid of the first event, for the whole request
+    assert rows[2]["vid"] == rows[0]["vid"] and rows[2]["sid"] == rows[0]["sid"]
+    assert rows[1]["vid"] == VID and rows[1]["sid"] == rows[0]["sid"]  # its own vid kept

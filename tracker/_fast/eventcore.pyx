@@ -83,6 +83,40 @@ cdef class EventCore:
         """The row (only non-null columns) and the cookies to set. Raises FieldError."""
         if not isinstance(context, tuple):
             raise TypeError("context must be a RequestContext")
+        return self._build(fields, context, cookieless_form, with_cookies)
+
+    def build_batch(self, list items not None, context, place, gated, carry, error_type):
+        """Every event of one request: (rows, eids, rejected, cookies). See the twin."""
+        if not isinstance(context, tuple):
+            raise TypeError("context must be a RequestContext")
+        cdef list rows = []
+        cdef list eids = []
+        cdef list rejected = []
+        cdef tuple cookies = ()
+        cdef Py_ssize_t index
+        for index in range(len(items)):
+            item = items[index]
+            if not isinstance(item, dict):
+                rejected.append({"index": index, "error": "an event must be a JSON object"})
+                eids.append(None)
+                continue
+            try:
+                if place or "country" in <dict>item:
+                    row, update = gated(item, context, place, not cookies)
+                else:
+                    row, update = self._build(<dict>item, context, None, not cookies)
+            except error_type as e:
+                rejected.append({"index": index, "error": str(e)})
+                eids.append(None)
+                continue
+            rows.append(row)
+            eids.append(row["eid"])
+            if not cookies and (<tuple>update)[0]:
+                cookies = (<tuple>update)[0]
+                context = carry(context, item, row)
+        return rows, eids, rejected, cookies
+
+    cdef tuple _build(self, dict fields, context, cookieless_form, bint with_cookies):
         cdef tuple ctx = <tuple>context  # a NamedTuple: read by position
         # Sized for a typical event: a growing dict would be rebuilt twice.
         cdef dict row = _PyDict_NewPresized(24)

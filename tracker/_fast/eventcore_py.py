@@ -152,6 +152,46 @@ class EventCore:
             self._finish_params(row, extra)
         return row, cookies
 
+    def build_batch(self, items: list[Any], ctx: Any, place: dict[str, Any] | None,
+                    gated: Any, carry: Any, error_type: type[Exception]
+                    ) -> tuple[list[dict[str, Any]], list[str | None],
+                               list[dict[str, Any]], tuple[tuple[str, str], ...]]:
+        """Every event of one request: (rows, eids, rejected, cookies).
+
+        `eids` has one entry per item: its eid, or None when it was rejected;
+        `rejected` lists {"index", "error"} for items that are not objects or
+        raise `error_type`. `cookies` are the Set-Cookie lines of the first event
+        that had any; `carry(ctx, item, row)` then gives the context the later
+        events share, and they are built without Set-Cookie lines. An item that
+        names a "country", or every item when `place` is given, is built by
+        `gated(item, ctx, place, with_cookies)` (placing and the consent gate
+        live outside this class).
+        """
+        rows: list[dict[str, Any]] = []
+        eids: list[str | None] = []
+        rejected: list[dict[str, Any]] = []
+        cookies: tuple[tuple[str, str], ...] = ()
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                rejected.append({"index": index, "error": "an event must be a JSON object"})
+                eids.append(None)
+                continue
+            try:
+                if place or "country" in item:
+                    row, update = gated(item, ctx, place, not cookies)
+                else:
+                    row, update = self.build(item, ctx, None, not cookies)
+            except error_type as e:
+                rejected.append({"index": index, "error": str(e)})
+                eids.append(None)
+                continue
+            rows.append(row)
+            eids.append(row["eid"])
+            if not cookies and update.headers:
+                cookies = update.headers
+                ctx = carry(ctx, item, row)
+        return rows, eids, rejected, cookies
+
     # Hooks: see the module docstring.
 
     def _text(self, name: str, value: Any) -> str:

@@ -205,29 +205,10 @@ class TrackingRoutes:
                      ) -> tuple[list[dict[str, Any]], list[str | None],
                                 list[dict[str, Any]], Headers]:
         """Rows of the valid events, every event's eid (None if rejected), the
-        rejections and the cookies to set (those of the first valid event)."""
-        rows: list[dict[str, Any]] = []
-        eids: list[str | None] = []
-        rejected: list[dict[str, Any]] = []
-        cookies: Headers = ()
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                rejected.append({"index": index, "error": "an event must be a JSON object"})
-                eids.append(None)
-                continue
-            try:
-                # Once a first event gave the cookies, the others need none.
-                row, update = self.build_event(item, ctx, place, not cookies)
-            except FieldError as e:
-                rejected.append({"index": index, "error": str(e)})
-                eids.append(None)
-                continue
-            rows.append(row)
-            eids.append(row["eid"])
-            if update.headers and not cookies:
-                cookies = update.headers
-                ctx = carry_ids(ctx, item, row)
-        return rows, eids, rejected, cookies
+        rejections and the cookies to set (those of the first valid event that
+        has any; the others share its ids). See EventCore.build_batch."""
+        return self._builder.build_batch(items, ctx, place, self.build_event, carry_ids,
+                                         FieldError)
 
     def _headers(self, request: Request, cookies: Headers) -> list[tuple[str, str]]:
         return [*self._cors_headers(request), NO_STORE, *cookies]
