@@ -275,3 +275,15 @@ def test_build_batch_by_example(core):
     assert len(cookies) == 2  # vid and sid of the first event, for the whole request
     assert rows[2]["vid"] == rows[0]["vid"] and rows[2]["sid"] == rows[0]["sid"]
     assert rows[1]["vid"] == VID and rows[1]["sid"] == rows[0]["sid"]  # its own vid kept
+
+
+def test_client_columns_follow_the_context_object_on_both(core):
+    """The compiled core reuses the last context's client columns while the same
+    context object comes back (a batch); any other context is looked up."""
+    b = builder(core)
+    browser, bot = ctx(), ctx(user_agent="curl/8.0", client_ip="198.51.100.1")
+    seen = [b.build({}, c)[0] for c in (browser, browser, bot, bot, browser)]
+    assert [(r["bot"], r["ip"]) for r in seen] == [
+        (False, "203.0.113.0"), (False, "203.0.113.0"), (True, "198.51.100.0"),
+        (True, "198.51.100.0"), (False, "203.0.113.0")]
+    assert len({r["iphash"] for r in seen}) == 2

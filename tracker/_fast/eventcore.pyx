@@ -58,6 +58,9 @@ cdef class EventCore:
     # The last cookie ids given and their normal form: a batch's (or a
     # socket's) events all carry the same ones (tracking.carry_ids).
     cdef object _raw_vid, _vid, _raw_sid, _sid
+    # The last context and its client's columns: a batch's events share both.
+    cdef object _last_context
+    cdef tuple _last_client
 
     def __init__(self, dict table not None, Py_ssize_t max_chars, bint cookieless,
                  dict cookie_parts not None, cookie_type, *, to_float=None, to_count=None,
@@ -166,16 +169,23 @@ cdef class EventCore:
         if "ename" not in row and "content" in row:
             row["ename"] = row["content"]
 
-        cdef tuple client_key = ctx[CLIENT_IP:ACCEPT_LANGUAGE + 1]
-        found = PyDict_GetItem(self._clients, client_key)
+        cdef tuple client_key
         cdef tuple client
+        if context is self._last_context:
+            client = self._last_client
+            found = <PyObject*>client
+        else:
+            client_key = ctx[CLIENT_IP:ACCEPT_LANGUAGE + 1]
+            found = PyDict_GetItem(self._clients, client_key)
         if found is NULL:
             client = self._new_client(*client_key)
             if len(self._clients) >= _CLIENT_CACHE_ENTRIES:
                 self._clients.clear()
             self._clients[client_key] = client
-        else:
+        elif context is not self._last_context:
             client = <tuple>found
+        self._last_context = context
+        self._last_client = client
         stored_ip = client[0]
         if stored_ip is not None:
             row["ip"] = stored_ip
@@ -220,7 +230,7 @@ cdef class EventCore:
             for column, value in self._campaign(url).items():
                 PyDict_SetDefault(row, column, value)
         if "host" not in row:
-            host = (host_from_url(url) if url else None) or host_without_port(ctx[HOST])
+            host = (_host_from_url(url) if url else None) or _host_without_port(ctx[HOST])
             if host:
                 row["host"] = host
 
@@ -258,7 +268,12 @@ cdef class EventCore:
 
 
 def host_from_url(str url not None):
-    """The host of an absolute URL, case kept, without user info or port; None if none.
+    """The host of an absolute URL, case kept, without user info or port; None if none."""
+    return _host_from_url(url)
+
+
+cdef object _host_from_url(str url):
+    """host_from_url (a C call from build).
 
     The twin's steps as index arithmetic: after "://" (or a leading "//"), up
     to the first "/", "?" or "#", after the last "@", then host_without_port.
@@ -293,6 +308,10 @@ def host_from_url(str url not None):
 
 def host_without_port(str authority not None):
     """'example.com:8080' -> 'example.com', '[2001:db8::1]:80' -> '2001:db8::1'."""
+    return _host_without_port(authority)
+
+
+cdef str _host_without_port(str authority):
     return _without_port(authority, PyUnicode_KIND(authority), PyUnicode_DATA(authority),
                          0, len(authority))
 
