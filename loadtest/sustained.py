@@ -41,7 +41,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import WrkResult, free_port, get_json, rss_mb, run_wrk, wait_port  # scripts, not a package
+from run import (  # scripts, not a package
+    WrkResult,
+    count_duckdb,
+    free_port,
+    get_json,
+    rss_mb,
+    run_wrk,
+    wait_port,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -187,17 +195,6 @@ def print_table(samples: list[Sample]) -> None:
         prev = s
 
 
-def count_duckdb(path: Path) -> dict:
-    import duckdb
-
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        rows, distinct = con.execute("SELECT count(*), count(DISTINCT eid) FROM events").fetchone()
-    finally:
-        con.close()
-    return {"rows": int(rows), "distinct_eids": int(distinct)}
-
-
 def count_clickhouse(target: ClickHouseTarget) -> dict:
     db = target.database
     (rows,), = target.execute(f"SELECT count() FROM {db}.events FINAL")
@@ -236,8 +233,11 @@ def run_store(store: str, args: argparse.Namespace) -> dict:
             final = tracker.sample(time.monotonic() - start)
             exit_code = tracker.stop()
             stopped = True
-            counts = count_duckdb(data_dir / "tracker.duckdb") if target is None \
-                else count_clickhouse(target)
+            if target is None:
+                rows, distinct = count_duckdb(data_dir / "tracker.duckdb")
+                counts = {"rows": rows, "distinct_eids": distinct}
+            else:
+                counts = count_clickhouse(target)
         finally:
             if not stopped:
                 tracker.stop()
