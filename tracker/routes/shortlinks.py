@@ -13,10 +13,11 @@ link exists is asked of the shipper, which sees every worker's changes.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
 from tracker._fast import decode_query
 from tracker.events import FieldError
+from tracker.events.campaign import campaign_from_url
 from tracker.http import Request, Response
 from tracker.links import LinkError, change_row, check_urlto, parse_urlfrom
 from tracker.links.changes import canonical_urlfrom, public_link
@@ -32,8 +33,6 @@ from tracker.wal import WalFullError
 LIST_PREFIX = "/tr/v1/rpi/redirects/"
 NO_STORE = ("Cache-Control", "no-store")
 MAX_OID_CHARS = 256
-# The target's campaign parameters become the hit's campaign fields.
-UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 
 
 class ShortLinks:
@@ -146,7 +145,7 @@ class ShortLinks:
         }
         if link["oid"]:
             fields["oid"] = link["oid"]
-        fields.update((k, v) for k, v in parse_qsl(urlsplit(target).query) if k in UTM_KEYS)
+        fields.update(campaign_from_url(target))  # the target's UTM fields are the hit's
         try:
             ctx = self._tracking.context(request)
             row, cookies = self._tracking.build_event(fields, ctx,
