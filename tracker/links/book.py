@@ -49,9 +49,6 @@ class LinkBook:
         newest_changes(rows, into=self._changes)
         return any(before.get(key) != row["hid"] for key, row in self._changes.items())
 
-    def copy(self) -> LinkBook:
-        return LinkBook(dict(self._changes))
-
     def changes(self) -> dict[str, dict[str, Any]]:
         """The newest change by link key, tombstones included."""
         return dict(self._changes)

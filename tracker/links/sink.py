@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tracker.links.book import LinkBook
+from tracker.links.changes import ACTIONS
 from tracker.model.tables import REDIRECT_HISTORY
 from tracker.sinks.base import Batch, PermanentError, RetryableError
 
@@ -35,7 +36,7 @@ class LinksSink:
         self.open()  # again after a failed save
         assert self._book is not None
         rows = batch.rows()
-        if any(row["action"] not in ("create", "update", "delete") for row in rows):
+        if any(row["action"] not in ACTIONS for row in rows):
             raise PermanentError(f"{self.name}: a change with an unknown action")
         if self._book.apply(rows):
             try:
