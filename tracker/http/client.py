@@ -27,7 +27,6 @@ class Answer:
     status: int = 0
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytearray = field(default_factory=bytearray)
-    complete: bool = False
 
 
 class AnswerStream:
@@ -138,7 +137,6 @@ async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             if len(answer.body) + len(chunk) > max_body:
                 raise AnswerTooLarge
             answer.body += chunk
-        answer.complete = True
     finally:
         await stream.aclose()
     return answer
