@@ -83,17 +83,8 @@ class Response:
 
     def head_lines(self, keep_alive: bool, http10: bool = False) -> bytes:
         """Status line and header lines, without ``date`` and the blank line."""
-        status = self.status
-        head = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode("latin-1")
-        # header_lines refuses CR, LF and NUL: they would let input split the response.
-        lines = [head, header_lines(self.headers)]
-        if status >= 200 and status not in _NO_BODY_STATUSES:
-            lines.append(b"content-length: %d\r\n" % len(self.body))
-        if not keep_alive:
-            lines.append(b"connection: close\r\n")
-        elif http10:
-            lines.append(b"connection: keep-alive\r\n")
-        return b"".join(lines)
+        framing = b"content-length: %d\r\n" % len(self.body) if _has_body(self.status) else b""
+        return _head_lines(self.status, self.headers, framing, keep_alive, http10)
 
     def encode(
         self,
@@ -110,7 +101,7 @@ class Response:
         """
         date = (clock or HttpDate()).line()
         body = self.body
-        if head or self.status < 200 or self.status in _NO_BODY_STATUSES:
+        if head or not _has_body(self.status):
             body = b""
         return b"".join((self.head_lines(keep_alive, http10), date, b"\r\n", body))
 
@@ -133,7 +124,7 @@ class PrebuiltResponse:
         self._added = b""  # header lines added by with_headers
         self.status = response.status
         self._head = self._response.head_lines(True)
-        no_body = self.status < 200 or self.status in _NO_BODY_STATUSES
+        no_body = not _has_body(self.status)
         self._tail = b"\r\n" if no_body else b"\r\n" + response.body
         self._date = b""
         self._bytes = b""
@@ -210,7 +201,7 @@ class StreamingResponse:
     @property
     def has_body(self) -> bool:
         """False for statuses that never carry one (1xx, 204, 304)."""
-        return self.status >= 200 and self.status not in _NO_BODY_STATUSES
+        return _has_body(self.status)
 
     def chunked(self, http10: bool) -> bool:
         """Whether the body goes out with chunked framing."""
@@ -222,20 +213,33 @@ class StreamingResponse:
         The caller passes ``keep_alive=False`` when the body's end can only be
         told by closing (HTTP/1.0 and no ``length``).
         """
-        status = self.status
-        lines = [_STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode("latin-1"),
-                 header_lines(self.headers)]
+        framing = b""
         if self.has_body:
             if self.length is not None:
-                lines.append(b"content-length: %d\r\n" % self.length)
+                framing = b"content-length: %d\r\n" % self.length
             elif not http10:
-                lines.append(b"transfer-encoding: chunked\r\n")
-        if not keep_alive:
-            lines.append(b"connection: close\r\n")
-        elif http10:
-            lines.append(b"connection: keep-alive\r\n")
-        lines += (clock.line(), b"\r\n")
-        return b"".join(lines)
+                framing = b"transfer-encoding: chunked\r\n"
+        head = _head_lines(self.status, self.headers, framing, keep_alive, http10)
+        return b"".join((head, clock.line(), b"\r\n"))
+
+
+def _has_body(status: int) -> bool:
+    return status >= 200 and status not in _NO_BODY_STATUSES
+
+
+def _head_lines(status: int, headers: list[tuple[str, str]], framing: bytes,
+                keep_alive: bool, http10: bool) -> bytes:
+    """Status line, header lines, the body's framing line (``framing``, may be
+    empty) and the connection line: a response head without ``date`` and the
+    blank line."""
+    head = _STATUS_LINES.get(status) or f"HTTP/1.1 {status} \r\n".encode("latin-1")
+    # header_lines refuses CR, LF and NUL: they would let input split the response.
+    lines = [head, header_lines(headers), framing]
+    if not keep_alive:
+        lines.append(b"connection: close\r\n")
+    elif http10:
+        lines.append(b"connection: keep-alive\r\n")
+    return b"".join(lines)
 
 
 def chunk_frame(data: bytes) -> bytes:
