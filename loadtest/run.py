@@ -118,6 +118,16 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def process_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds (user, system) of process `pid` so far, all its threads."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan"), float("nan")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def get_json(port: int, path: str) -> dict:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
         return json.loads(r.read())
@@ -237,15 +247,26 @@ class DeliverySampler(threading.Thread):
 
 
 def scenario(name: str, port: int, script: str, seconds: int, connections: int,
-             events_per_request: int) -> dict:
+             events_per_request: int, server_pid: int) -> dict:
+    """One wrk load; with the server's CPU per request, split into user space and
+    kernel (the kernel's share is mostly loopback TCP, the same work for any server)."""
+    user0, sys0 = process_cpu_s(server_pid)
     r = run_wrk(port, script, seconds, connections)
+    user1, sys1 = process_cpu_s(server_pid)
+    requests = max(1, r.requests)
     res = {"scenario": name, "requests": r.requests, "non_2xx": r.non_2xx,
            "events_per_s": round(r.rps * events_per_request), "requests_per_s": round(r.rps),
            "p50_ms": r.p50_ms, "p99_ms": r.p99_ms, "socket_errors": r.socket_errors,
-           "answered_events": r.ok_requests * events_per_request}
+           "answered_events": r.ok_requests * events_per_request,
+           "server_user_us_per_request": round((user1 - user0) / requests * 1e6, 2),
+           "server_sys_us_per_request": round((sys1 - sys0) / requests * 1e6, 2),
+           "server_cores": round((user1 - user0 + sys1 - sys0) / r.seconds, 2)}
     print(f"  {name:<34} {res['events_per_s']:>10,} events/s  {res['requests_per_s']:>8,} req/s"
           f"  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms  non-2xx {r.non_2xx}"
           f"  socket errors: {r.socket_errors}", flush=True)
+    print(f"    server CPU per request: user {res['server_user_us_per_request']:.2f} us, "
+          f"kernel {res['server_sys_us_per_request']:.2f} us "
+          f"({res['server_cores']:.2f} cores busy)", flush=True)
     return res
 
 
@@ -273,7 +294,7 @@ def main() -> int:
 
     def measure_bare() -> float:
         bare_runs.append(scenario(f"bare: GET (run {len(bare_runs) + 1})", bare_port, "bare.lua",
-                                  args.seconds, args.connections, 1))
+                                  args.seconds, args.connections, 1, bare.pid))
         return bare_runs[-1]["requests_per_s"]
 
     results["bare_runs"] = bare_runs
@@ -346,7 +367,8 @@ def run_scenario(tracker: Tracker, name: str, port: int, script: str,
     sampler = DeliverySampler(tracker)
     sampler.start()
     load_start = time.monotonic()
-    res = scenario(name, port, script, args.seconds, args.connections, per_request)
+    res = scenario(name, port, script, args.seconds, args.connections, per_request,
+                   tracker.worker_pid)
     load_end = time.monotonic()
     res["received_by_server"] = tracker.received() - before
     res["lag_at_end"] = tracker.lag()
