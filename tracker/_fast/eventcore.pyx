@@ -218,8 +218,7 @@ cdef class EventCore:
                 cookies = self._no_cookies
 
         for column, value in <tuple>client[2]:
-            if column not in row:
-                row[column] = value
+            PyDict_SetDefault(row, column, value)  # the event's own value wins
         if "cflags" not in row:
             consent = ctx[COOKIE_CONSENT]
             if consent is not None:
