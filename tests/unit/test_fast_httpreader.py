@@ -136,3 +136,104 @@ def test_compiled_agrees_with_twin_on_random_splits(requests, data):
 def test_compiled_agrees_with_twin_on_noise(noise):
     chunks = [b"GET / HTTP/1.1\r\n", noise, b"\r\n\r\n"]
     assert run(_compiled(), chunks) == run(httpreader_py, chunks)
+
+
+# Requests near the plain form the compiled reader reads without httptools (see
+# its module docstring): most are plain in every part (names in any case, blanks
+# around values, 1.0 and 1.1, several Content-Length spellings); the others have
+# one part just outside that form, so both readers meet its boundary from both sides.
+_PLAIN_URL = st.sampled_from(b"/azAZ09-._~%?=&#+!$'()*,;:@\"{|}\\^`[]<>")
+_ODD_URL = st.sampled_from([0x20, 0x7F, 0x80, 0xE9, 0x00, 0x09])
+_PLAIN_NAMES = ["Host", "user-agent", "ACCEPT-LANGUAGE", "Cookie", "cookie", "X-Forwarded-For",
+                "Content-Type", "Expect", "X-A", "x-a", "X_Custom!#$%&'*+.^`|~", "Sec-CH-UA"]
+_ODD_NAMES = ["A" * 70, "Bad Name", "", "X\x00", "Na\xe9me", "Upgrade", "Transfer-Encoding"]
+_PLAIN_VALUE = st.sampled_from(b"azAZ09 ;=,-/.:\t")
+_ODD_VALUE = st.sampled_from([0x7F, 0x80, 0xFF, 0x00, 0x0D, 0x0A, 0x0B])
+
+
+@st.composite
+def _near_plain_request(draw) -> bytes:
+    odd = draw(st.sampled_from(["", "", "", "method", "target", "version", "name", "value",
+                                "separator", "eol", "length", "connection"]))
+    body = bytes(draw(st.lists(st.sampled_from(b"ab{}"), max_size=8)))
+    methods = [b"GET", b"POST", b"HEAD", b"OPTIONS"]
+    if odd == "method":
+        methods = [b"PUT", b"get", b"CONNECT", b"GET ", b"TRACE"]
+    target = b"/" + bytes(draw(st.lists(_PLAIN_URL, max_size=30)))
+    if odd == "target":
+        target = draw(st.sampled_from([b"*", b"http://h/p?q", b"", b"/a b", b"a"]))
+        target += bytes(draw(st.lists(_ODD_URL, max_size=2)))
+    versions = [b"HTTP/1.2", b"HTTP/2.0", b"http/1.1", b"HTTP/1.1 "] if odd == "version" \
+        else [b"HTTP/1.1", b"HTTP/1.0"]
+    method, version = draw(st.sampled_from(methods)), draw(st.sampled_from(versions))
+    lines = [method + b" " + target + b" " + version]
+    length = str(len(body)).encode()
+    lengths = [length, b"0" * 3 + length, length + b" \t"]
+    if odd == "length":
+        lengths = [b"+1", b"", b"1 2", b"99", b"9" * 20, b"-0", length + b"x"]
+    headers = [(draw(st.sampled_from(_PLAIN_NAMES)),
+                bytes(draw(st.lists(_PLAIN_VALUE, max_size=20))))
+               for _ in range(draw(st.integers(0, 5)))]
+    if body or draw(st.booleans()):
+        headers.append((draw(st.sampled_from(["Content-Length", "content-length"])),
+                        draw(st.sampled_from(lengths))))
+    if draw(st.booleans()) or odd == "connection":
+        values = [b"keep-alive, close", b"upgrade", b"", b"x"] if odd == "connection" \
+            else [b"keep-alive", b"Keep-Alive", b"close", b"CLOSE"]
+        headers.append(("Connection", draw(st.sampled_from(values))))
+    if odd == "name":
+        headers.append((draw(st.sampled_from(_ODD_NAMES)), b"v"))
+    if odd == "value":
+        headers.append(("X-Odd", bytes(draw(st.lists(_PLAIN_VALUE, max_size=3)))
+                        + bytes([draw(_ODD_VALUE)])))
+    headers = draw(st.permutations(headers))
+    separators = [b" : ", b"\t:", b" :"] if odd == "separator" else [b": ", b":", b":\t ", b":  "]
+    for name, value in headers:
+        lines.append(name.encode("latin-1") + draw(st.sampled_from(separators)) + value)
+    eol = draw(st.sampled_from([b"\n", b"\r", b"\r\r\n"])) if odd == "eol" else b"\r\n"
+    return eol.join(lines) + eol + eol + body
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_near_plain_request(), min_size=1, max_size=3), st.data(),
+       st.sampled_from([LIMITS, Limits(), Limits(max_body_bytes=4, max_header_bytes=60,
+                                               max_url_bytes=12)]))
+def test_compiled_agrees_with_twin_near_the_plain_form(requests, data, limits):
+    stream = b"".join(requests)
+    if data.draw(st.booleans()):
+        chunks = [stream]  # whole: the compiled reader's own path where it applies
+    else:
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=4)))
+        chunks = [c for c in (stream[a:b] for a, b in
+                              zip([0, *cuts], [*cuts, len(stream)], strict=True)) if c]
+    assert run(_compiled(), chunks, limits) == run(httpreader_py, chunks, limits)
+
+
+def test_plain_requests_pipelined_then_one_cut(impl):
+    """Whole requests, then one cut in two reads: both handed over in order."""
+    first = b"GET /a?x=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: ua \r\nuser-agent: ub\r\n\r\n"
+    second = b"POST /b HTTP/1.1\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc"
+    third = b"HEAD /c HTTP/1.0\r\nConnection: close\r\n\r\n"
+    stream = first + second + third + b"GET /dropped HTTP/1.1\r\n\r\n"
+    cut = len(first) + len(second) + 5
+    states = run(impl, [stream[:cut], stream[cut:]])
+    requests = [r for state in states for r in state[1]]
+    assert [(r[0], r[1], r[2], r[3], r[4], r[7], r[8]) for r in requests] == [
+        ("GET", "/a", "x=1", {"host": "h", "user-agent": "ua, ub"}, b"", True, "1.1"),
+        ("POST", "/b", "", {"content-length": "3", "connection": "keep-alive"}, b"abc", True,
+         "1.1"),
+        ("HEAD", "/c", "", {"connection": "close"}, b"", False, "1.0"),
+    ]
+    assert states[-1][3] is True  # finished: the request after "Connection: close" is dropped
+
+
+@pytest.mark.parametrize("blanks, status", [(b"", None), (b" ", None), (b"  ", 431)])
+def test_trailing_blanks_count_toward_the_header_limit(impl, blanks, status):
+    # "/" and the request line's allowance are 19 bytes, then "X", the value with
+    # its trailing blanks, and 4 per line: 19 + 1 + 39 + blanks + 4 against 64.
+    raw = b"GET / HTTP/1.1\r\nX: " + b"v" * 39 + blanks + b"\r\n\r\n"
+    ((outcome, requests, *_),) = run(impl, [raw], Limits(max_header_bytes=64))
+    if status is None:
+        assert outcome is None and requests[0][3] == {"x": "v" * 39}
+    else:
+        assert outcome[0] == status and not requests
