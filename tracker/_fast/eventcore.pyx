@@ -210,9 +210,12 @@ cdef class EventCore:
                 row["sid"] = self._sid or uuid7()
             if with_cookies:
                 parts = <tuple>self._cookie_parts[ctx[TLS]]
-                headers = (("Set-Cookie", <str>parts[2] + row["sid"] + <str>parts[3]),)
+                sid_line = ("Set-Cookie", f"{<str>parts[2]}{row['sid']}{<str>parts[3]}")
                 if vid != cookie_vid:  # vid is (re)set only when the browser does not hold it
-                    headers = (("Set-Cookie", <str>parts[0] + vid + <str>parts[1]),) + headers
+                    headers = (("Set-Cookie", f"{<str>parts[0]}{vid}{<str>parts[1]}"),
+                               sid_line)
+                else:
+                    headers = (sid_line,)
                 cookies = _new_tuple(self._cookie_type, (headers,))
             else:
                 cookies = self._no_cookies
