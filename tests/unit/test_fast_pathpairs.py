@@ -259,3 +259,35 @@ def test_url_fields_take_the_path_first_then_what_the_query_adds(pp):
     assert pp.decode_url_fields("/tr/v1/tr", 10, "a=1") == {"a": "1"}
     with pytest.raises(ValueError, match="pair 1: invalid percent-escape"):
         pp.decode_url_fields("/tr/v1/tr/a/b", 10, "x=%zz")
+
+
+# --- known keys ----------------------------------------------------------------------
+
+NAMES = ("ename", "url", "utm_source", "a.b-c", "x" * 64, "x" * 65, "é", "", 7)
+
+
+def test_known_keys_groups_the_possible_keys_by_length(pp):
+    known = pp.known_keys(NAMES)
+    assert len(known) == 65
+    assert known[5] == ("ename", "a.b-c")
+    assert known[3] == ("url",) and known[10] == ("utm_source",)
+    assert known[64] == ("x" * 64,)
+    assert sum(len(group) for group in known) == 5  # not: 65 long, non-ASCII, empty, 7
+
+
+@settings(max_examples=300, deadline=None)
+@given(path=hostile, query=hostile)
+def test_known_keys_change_no_result(path, query):
+    known = _compiled().known_keys(NAMES)
+    for module in (_compiled(), pathpairs_py):
+        assert outcome(module.decode_url_fields, path, 0, query, known) == outcome(
+            module.decode_url_fields, path, 0, query)
+
+
+def test_compiled_hands_back_the_known_objects():
+    names = ["".join(["ena", "me"]), "".join(["u", "rl"])]  # built: not interned constants
+    known = _compiled().known_keys(names)
+    fields = _compiled().decode_url_fields("/ename/view/url/x/other/y", 0, "url=z", known)
+    keys = list(fields)
+    assert fields == {"ename": "view", "url": "x", "other": "y"}
+    assert keys[0] is names[0] and keys[1] is names[1]

@@ -29,7 +29,12 @@ else:
         from tracker._fast.httpreader import RequestReader
         from tracker._fast.httpwire import header_lines
         from tracker._fast.ids import is_uuid, normalize_uuid, uuid7
-        from tracker._fast.pathpairs import decode_path_pairs, decode_query, decode_url_fields
+        from tracker._fast.pathpairs import (
+            decode_path_pairs,
+            decode_query,
+            decode_url_fields,
+            known_keys,
+        )
         from tracker._fast.shmcounter import SharedCounter
 
         USING_EXTENSIONS = True
@@ -41,7 +46,12 @@ if not USING_EXTENSIONS:
     from tracker._fast.httpreader_py import RequestReader
     from tracker._fast.httpwire_py import header_lines
     from tracker._fast.ids_py import is_uuid, normalize_uuid, uuid7
-    from tracker._fast.pathpairs_py import decode_path_pairs, decode_query, decode_url_fields
+    from tracker._fast.pathpairs_py import (
+        decode_path_pairs,
+        decode_query,
+        decode_url_fields,
+        known_keys,
+    )
     from tracker._fast.shmcounter_py import SharedCounter
 
 __all__ = [
@@ -60,6 +70,7 @@ __all__ = [
     "host_from_url",
     "host_without_port",
     "is_uuid",
+    "known_keys",
     "normalize_uuid",
     "uuid7",
 ]

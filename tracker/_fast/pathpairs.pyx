@@ -9,10 +9,11 @@ straight from the input; escaped ones go through a scratch buffer.
 from cpython.dict cimport PyDict_SetDefault
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
+    void* PyUnicode_DATA(object text)
 
 cdef enum:
     MAX_PAIRS_C = 256
@@ -33,18 +34,32 @@ def decode_path_pairs(str path not None, Py_ssize_t prefix_len) -> dict:
         return {}
     cdef object rest = path[prefix_len:] if prefix_len else path
     raw = <const unsigned char*>_utf8(rest, "path", &size)
-    return _pairs(raw, size, ord("/"), False, {})
+    return _pairs(raw, size, ord("/"), False, {}, None)
 
 
 def decode_query(str query not None) -> dict:
     """Decode an application/x-www-form-urlencoded string (see pathpairs_py)."""
     cdef Py_ssize_t size
     cdef const unsigned char* raw = <const unsigned char*>_utf8(query, "query", &size)
-    return _pairs(raw, size, ord("&"), True, {})
+    return _pairs(raw, size, ord("&"), True, {}, None)
 
 
-def decode_url_fields(str path not None, Py_ssize_t prefix_len, str query not None) -> dict:
-    """Path pairs, then the query's fields the path did not give (see pathpairs_py)."""
+def known_keys(names) -> tuple:
+    """The ASCII key names among `names`, grouped by length (see pathpairs_py)."""
+    cdef list groups = [[] for _ in range(MAX_KEY_LENGTH_C + 1)]
+    for name in names:
+        if type(name) is str and name.isascii() and 0 < len(name) <= MAX_KEY_LENGTH_C:
+            groups[len(name)].append(name)
+    return tuple([tuple(group) for group in groups])
+
+
+def decode_url_fields(str path not None, Py_ssize_t prefix_len, str query not None,
+                      tuple known=None) -> dict:
+    """Path pairs, then the query's fields the path did not give (see pathpairs_py).
+
+    A key equal to one of `known` (from known_keys) is that very string object:
+    its hash is already computed, and a lookup in a dict keyed by those names
+    finds it by identity."""
     cdef Py_ssize_t size
     cdef const unsigned char* raw
     cdef dict fields = {}
@@ -54,10 +69,10 @@ def decode_url_fields(str path not None, Py_ssize_t prefix_len, str query not No
     if prefix_len < len(path):
         rest = path[prefix_len:] if prefix_len else path
         raw = <const unsigned char*>_utf8(rest, "path", &size)
-        _pairs(raw, size, ord("/"), False, fields)
+        _pairs(raw, size, ord("/"), False, fields, known)
     if query:
         raw = <const unsigned char*>_utf8(query, "query", &size)
-        _pairs(raw, size, ord("&"), True, fields)
+        _pairs(raw, size, ord("&"), True, fields, known)
     return fields
 
 
@@ -70,7 +85,7 @@ cdef const char* _utf8(object text, str what, Py_ssize_t* size) except NULL:
 
 
 cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, unsigned char sep, bint is_query,
-                 dict pairs):
+                 dict pairs, tuple known):
     """Split on `sep` (skipping empty parts) and pair them up into `pairs`, where
     a key already present keeps its value.
 
@@ -103,13 +118,13 @@ cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, unsigned char sep, b
                 eq = start
                 while eq < stop and raw[eq] != 61:  # '='
                     eq += 1
-                key = _decode_key(raw + start, eq - start, scratch, number, True)
+                key = _decode_key(raw + start, eq - start, scratch, number, True, known)
                 if eq < stop:
                     value = _decode(raw + eq + 1, stop - eq - 1, scratch, number, True)
                 else:
                     value = ""
             else:
-                key = _decode_key(raw + start, stop - start, scratch, number, False)
+                key = _decode_key(raw + start, stop - start, scratch, number, False, known)
                 while pos < size and raw[pos] == sep:
                     pos += 1
                 if pos < size:
@@ -144,7 +159,8 @@ cdef inline bint _is_key_byte(unsigned char c) noexcept nogil:
 
 
 cdef object _decode_key(
-    const unsigned char* s, Py_ssize_t n, unsigned char* scratch, int number, bint plus_is_space
+    const unsigned char* s, Py_ssize_t n, unsigned char* scratch, int number, bint plus_is_space,
+    tuple known,
 ):
     cdef Py_ssize_t length, i
     cdef const unsigned char* text = _unescape(s, n, scratch, &length, number, plus_is_space)
@@ -155,6 +171,10 @@ cdef object _decode_key(
                 valid = False
                 break
     if valid:
+        if known is not None:
+            for name in <tuple>known[length]:
+                if memcmp(PyUnicode_DATA(name), text, length) == 0:
+                    return name
         # key bytes are ASCII: decoding cannot fail
         return PyUnicode_DecodeUTF8(<const char*>text, length, NULL)
     # Same order of checks as the twin: bad UTF-8 is reported before a bad key.

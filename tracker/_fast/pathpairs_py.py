@@ -13,6 +13,8 @@ Rules shared by both forms:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 MAX_PAIRS = 256
 MAX_KEY_LENGTH = 64
 
@@ -66,9 +68,24 @@ def decode_query(query: str) -> dict[str, str]:
     return pairs
 
 
-def decode_url_fields(path: str, prefix_len: int, query: str) -> dict[str, str]:
+def known_keys(names: Iterable[object]) -> tuple[tuple[str, ...], ...]:
+    """The names that can be keys (ASCII, 1 to MAX_KEY_LENGTH characters), grouped
+    by length: index n holds those of n characters. For decode_url_fields."""
+    groups: list[list[str]] = [[] for _ in range(MAX_KEY_LENGTH + 1)]
+    for name in names:
+        if type(name) is str and name.isascii() and 0 < len(name) <= MAX_KEY_LENGTH:
+            groups[len(name)].append(name)
+    return tuple(tuple(group) for group in groups)
+
+
+def decode_url_fields(path: str, prefix_len: int, query: str,
+                      known: tuple[tuple[str, ...], ...] | None = None) -> dict[str, str]:
     """The tracking fields of a URL: its path pairs, then the query's fields the
-    path did not give (path first). Each part has its own MAX_PAIRS."""
+    path did not give (path first). Each part has its own MAX_PAIRS.
+
+    `known` (from known_keys) changes no result: the compiled decoder hands back
+    those very string objects for keys equal to them, so that the field table's
+    lookups find them by identity; here they are only equal."""
     fields = decode_path_pairs(path, prefix_len) if len(path) > prefix_len else {}
     if query:
         for key, value in decode_query(query).items():

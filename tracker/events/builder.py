@@ -157,6 +157,11 @@ class BuilderRules:
         self._ip_cache: dict[str, str | None] = {}
         self._campaign_cache: dict[str, dict[str, str]] = {}
 
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The input names the field table knows (the very key objects of its dict)."""
+        return tuple(self._fields)
+
     # EventCore hooks
 
     def _text(self, name: str, value: Any) -> str:

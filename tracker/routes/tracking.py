@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tracker._fast import decode_url_fields
+from tracker._fast import decode_url_fields, known_keys
 from tracker.consent import ConsentGate, effective_cflags
 from tracker.events import ClientIpResolver, EventBuilder, FieldError, RequestContext
 from tracker.geo import GeoIp
@@ -37,6 +37,9 @@ class TrackingRoutes:
         switches an event to the cookieless form where its place requires consent
         and the analytics bit is missing (SPEC 3.4)."""
         self._builder = builder
+        # Decoded URL keys that are field names come back as the field table's own
+        # strings: no new string, no hashing, found by identity (pathpairs).
+        self._known_keys = known_keys(builder.field_names)
         self._geo = geo
         self._gate = gate if gate is not None else ConsentGate()
         self._ips = ip_resolver
@@ -85,7 +88,7 @@ class TrackingRoutes:
 
     def _url_fields(self, request: Request, prefix_len: int) -> dict[str, Any]:
         """Path pairs, then the query fields the path did not give."""
-        return decode_url_fields(request.path, prefix_len, request.query)
+        return decode_url_fields(request.path, prefix_len, request.query, self._known_keys)
 
     def _candidates(self, request: Request, prefix_len: int) -> tuple[list[Any], bool]:
         """The raw event objects of a request, and whether it was a batch."""
@@ -160,7 +163,8 @@ class TrackingRoutes:
         reflected Origin: the most frequent request, so the steps are inlined
         (same outcome as the general path, fewer calls)."""
         try:
-            fields = decode_url_fields(request.path, prefix_len, request.query)
+            fields = decode_url_fields(request.path, prefix_len, request.query,
+                                       self._known_keys)
         except ValueError as e:
             return Response.error(400, f"bad field in the URL: {e}", self._constant_cors)
         ctx = self.context(request)
