@@ -53,7 +53,7 @@ class TrackingRoutes:
         self._constant_cors = constant
         fixed = [*constant, NO_STORE] if constant is not None else []
         self._no_content = PrebuiltResponse(Response.empty(204, fixed))
-        self._plain_get = geo is None and constant is not None  # see _pixel
+        self._plain = geo is None and constant is not None  # see _one_event
         self._gif = PrebuiltResponse(Response.raw(200, "image/gif", TRANSPARENT_GIF, fixed))
 
     # -- request context ---------------------------------------------------
@@ -115,8 +115,14 @@ class TrackingRoutes:
 
     def handle(self, request: Request, kind: str, prefix_len: int) -> Any:
         """kind is "tr", "str" or "img". Returns a reply or an awaitable of one."""
-        if request.method == "GET" and kind != "str" and self._plain_get:
-            return self._pixel(request, kind, prefix_len)
+        plain = kind != "str" and self._plain
+        if request.method == "GET" and plain:
+            try:
+                fields = decode_url_fields(request.path, prefix_len, request.query,
+                                           self._known_keys)
+            except ValueError as e:
+                return Response.error(400, f"bad field in the URL: {e}", self._constant_cors)
+            return self._one_event(kind, fields, request)
         try:
             if request.method == "GET":  # the pixel form, inline
                 items, is_batch = [self._url_fields(request, prefix_len)], False
@@ -127,6 +133,8 @@ class TrackingRoutes:
         except ValueError as e:
             return Response.error(400, f"bad field in the URL: {e}",
                                   self._cors_headers(request))
+        if plain and not is_batch:
+            return self._one_event(kind, items[0], request)
         ctx = self.context(request)
         place = self.place_of(ctx.client_ip)
         if is_batch:
@@ -158,15 +166,10 @@ class TrackingRoutes:
             return response
         return after_durable(durable, response)
 
-    def _pixel(self, request: Request, kind: str, prefix_len: int) -> Any:
-        """`handle` for one event by GET on /tr/ or /img/ with neither GeoIP nor a
-        reflected Origin: the most frequent request, so the steps are inlined
-        (same outcome as the general path, fewer calls)."""
-        try:
-            fields = decode_url_fields(request.path, prefix_len, request.query,
-                                       self._known_keys)
-        except ValueError as e:
-            return Response.error(400, f"bad field in the URL: {e}", self._constant_cors)
+    def _one_event(self, kind: str, fields: dict[str, Any], request: Request) -> Any:
+        """`handle` for one event (by GET, or a POST of one object) on /tr/ or /img/
+        with neither GeoIP nor a reflected Origin: the most frequent request, so
+        the steps are inlined (same outcome as the general path, fewer calls)."""
         ctx = self.context(request)
         try:
             if "country" in fields:  # a declared place: the consent gate decides
