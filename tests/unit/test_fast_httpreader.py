@@ -237,3 +237,13 @@ def test_trailing_blanks_count_toward_the_header_limit(impl, blanks, status):
         assert outcome is None and requests[0][3] == {"x": "v" * 39}
     else:
         assert outcome[0] == status and not requests
+
+
+def test_compiled_reuses_a_repeated_header_value():
+    got: list[Request] = []
+    reader = _compiled().RequestReader(LIMITS, "198.51.100.4", False, got.append)
+    for ua in (b"ua/1 ", b"ua/1", b"ua/2"):
+        reader.feed(b"GET /p HTTP/1.1\r\nHost: h\r\nUser-Agent: " + ua + b"\r\n\r\n")
+    assert [r.headers["user-agent"] for r in got] == ["ua/1", "ua/1", "ua/2"]
+    assert got[1].headers["user-agent"] is got[0].headers["user-agent"]
+    assert got[2].headers["host"] is got[0].headers["host"]

@@ -32,6 +32,10 @@ from libc.string cimport memchr, memcmp
 cdef extern from "strings.h":
     int strncasecmp(const char* a, const char* b, size_t n)
 
+cdef extern from "Python.h":
+    void* PyUnicode_DATA(object text)
+    Py_ssize_t PyUnicode_GET_LENGTH(object text)
+
 from tracker._fast.httpmessage import (
     HEADER_NAMES,
     METHODS,
@@ -56,6 +60,8 @@ cdef list _KNOWN_BY_LENGTH = [
 ]
 cdef enum:
     PLAIN_NAME_MAX = 64  # longer header names go to httptools
+    RECENT_HEADERS = 16  # header values remembered per connection, by position...
+    RECENT_VALUE_MAX = 512  # ...when at most this long
     CONNECTION_KEEP_ALIVE = 1
     CONNECTION_CLOSE = 2
 # The phases, as in httpmessage (IDLE, HEAD, BODY).
@@ -108,6 +114,10 @@ cdef class RequestReader:
     cdef public object upgrade_request
     cdef public object upgrade_tail  # bytes after an upgrade request's head
     cdef bint _in_parser  # httptools holds the start of a message: it reads on
+    # The header values of the last plain request, by position: a client sends
+    # the same ones again (User-Agent, Accept-Language, Host...), and the text
+    # already made is reused, its hash already computed.
+    cdef list _recent_values
 
     def __init__(self, limits, str peer_ip, bint tls, deliver):
         # Limits is frozen: its numbers are read once.
@@ -134,6 +144,7 @@ cdef class RequestReader:
         self._body_size = 0
         self._keep_alive = True
         self._in_parser = False
+        self._recent_values = []
 
     def feed(self, data):
         if self.finished:
@@ -314,6 +325,8 @@ cdef class RequestReader:
         """Read one plain request at ``buf`` and deliver it: the bytes it took, or 0
         (nothing delivered, nothing changed) when it is not plain or not whole."""
         cdef Py_ssize_t p, start, url_size, name_size, value_size, text_size, i
+        cdef Py_ssize_t position = 0
+        cdef list recent = self._recent_values
         cdef Py_ssize_t head_bytes, content_length = -1
         cdef int connection = 0
         cdef bint http11
@@ -407,7 +420,20 @@ cdef class RequestReader:
                     connection = CONNECTION_CLOSE
                 else:
                     return 0
-            text = _latin1(buf + start, text_size)
+            text = None
+            if position < len(recent):
+                text = <str>recent[position]
+                if PyUnicode_GET_LENGTH(text) != text_size \
+                        or memcmp(PyUnicode_DATA(text), buf + start, text_size) != 0:
+                    text = None
+            if text is None:
+                text = _latin1(buf + start, text_size)
+                if text_size <= RECENT_VALUE_MAX:
+                    if position < len(recent):
+                        recent[position] = text
+                    elif position < RECENT_HEADERS:
+                        recent.append(text)
+            position += 1
             old = PyDict_GetItem(headers, key)
             if old is NULL:
                 PyDict_SetItem(headers, key, text)
