@@ -118,7 +118,13 @@ class TrackerProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             else:
                 self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Kept for the report: why it did not stop, in its own words.
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise AssertionError(f"tracker did not stop within {timeout}s of signal {sig}; "
+                                 f"its log:\n{self.log()[-20000:]}") from None
         if sig == signal.SIGKILL:
             _wait_group_gone(self.proc.pid)
         return code
