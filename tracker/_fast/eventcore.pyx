@@ -173,19 +173,18 @@ cdef class EventCore:
         cdef tuple client
         if context is self._last_context:
             client = self._last_client
-            found = <PyObject*>client
         else:
             client_key = ctx[CLIENT_IP:ACCEPT_LANGUAGE + 1]
             found = PyDict_GetItem(self._clients, client_key)
-        if found is NULL:
-            client = self._new_client(*client_key)
-            if len(self._clients) >= _CLIENT_CACHE_ENTRIES:
-                self._clients.clear()
-            self._clients[client_key] = client
-        elif context is not self._last_context:
-            client = <tuple>found
-        self._last_context = context
-        self._last_client = client
+            if found is NULL:
+                client = self._new_client(*client_key)
+                if len(self._clients) >= _CLIENT_CACHE_ENTRIES:
+                    self._clients.clear()
+                self._clients[client_key] = client
+            else:
+                client = <tuple>found
+            self._last_context = context
+            self._last_client = client
         stored_ip = client[0]
         if stored_ip is not None:
             row["ip"] = stored_ip
