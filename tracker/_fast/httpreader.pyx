@@ -229,16 +229,7 @@ cdef class RequestReader:
         else:
             key = name.lower().decode("latin-1")
         cdef const char* raw = PyBytes_AS_STRING(value)
-        while length > 0 and (raw[length - 1] == ord(" ") or raw[length - 1] == ord("\t")):
-            length -= 1
-        cdef str text = _latin1(raw, length)
-        cdef dict headers = self._headers
-        cdef PyObject* old = PyDict_GetItem(headers, key)
-        if old is NULL:
-            PyDict_SetItem(headers, key, text)
-        else:
-            PyDict_SetItem(headers, key,
-                           <str>old + ("; " if key == "cookie" else ", ") + text)
+        _add_header(self._headers, key, _latin1(raw, _without_trailing_blanks(raw, length)))
 
     def on_headers_complete(self):
         self.phase = BODY
@@ -332,7 +323,6 @@ cdef class RequestReader:
         cdef bint http11
         cdef str method, key, text
         cdef unsigned char c
-        cdef PyObject* old
         cdef char lowered[PLAIN_NAME_MAX]
         # request line: METHOD SP origin-form SP HTTP/1.x CRLF
         if size >= 4 and memcmp(buf, b"GET ", 4) == 0:
@@ -398,10 +388,7 @@ cdef class RequestReader:
             head_bytes += name_size + value_size + 4
             if head_bytes > self._max_header:
                 return 0
-            text_size = value_size
-            while text_size > 0 and (buf[start + text_size - 1] == ord(" ")
-                                     or buf[start + text_size - 1] == ord("\t")):
-                text_size -= 1
+            text_size = _without_trailing_blanks(buf + start, value_size)
             key = _known_name(lowered, name_size)
             if key is None:
                 key = _latin1(lowered, name_size)
@@ -434,12 +421,7 @@ cdef class RequestReader:
                     elif position < RECENT_HEADERS:
                         recent.append(text)
             position += 1
-            old = PyDict_GetItem(headers, key)
-            if old is NULL:
-                PyDict_SetItem(headers, key, text)
-            else:
-                PyDict_SetItem(headers, key,
-                               <str>old + ("; " if key is _COOKIE else ", ") + text)
+            _add_header(headers, key, text)
         cdef bytes body = b""
         if content_length > 0:
             if size - p < content_length:
@@ -453,6 +435,23 @@ cdef class RequestReader:
         self._complete(method, buf + (len(method) + 1), url_size, headers, body, keep_alive,
                        "1.1" if http11 else "1.0")
         return p
+
+
+cdef inline Py_ssize_t _without_trailing_blanks(const char* text, Py_ssize_t size) noexcept:
+    """The size of ``text[:size]`` without its trailing spaces and tabs."""
+    while size > 0 and (text[size - 1] == ord(" ") or text[size - 1] == ord("\t")):
+        size -= 1
+    return size
+
+
+cdef inline void _add_header(dict headers, key, str text) except *:
+    """Add a header to ``headers``; a repeated one is joined to the first with
+    ", " ("; " for cookie)."""
+    cdef PyObject* old = PyDict_GetItem(headers, key)
+    if old is NULL:
+        PyDict_SetItem(headers, key, text)
+    else:
+        PyDict_SetItem(headers, key, <str>old + ("; " if key == "cookie" else ", ") + text)
 
 
 cdef inline bint _is_token_byte(unsigned char c) noexcept nogil:
@@ -490,4 +489,3 @@ cdef str _CONTENT_LENGTH = _known_name(b"content-length", 14)
 cdef str _TRANSFER_ENCODING = _known_name(b"transfer-encoding", 17)
 cdef str _UPGRADE = _known_name(b"upgrade", 7)
 cdef str _CONNECTION = _known_name(b"connection", 10)
-cdef str _COOKIE = _known_name(b"cookie", 6)
