@@ -115,14 +115,6 @@ class TrackingRoutes:
 
     def handle(self, request: Request, kind: str, prefix_len: int) -> Any:
         """kind is "tr", "str" or "img". Returns a reply or an awaitable of one."""
-        plain = kind != "str" and self._plain
-        if request.method == "GET" and plain:
-            try:
-                fields = decode_url_fields(request.path, prefix_len, request.query,
-                                           self._known_keys)
-            except ValueError as e:
-                return Response.error(400, f"bad field in the URL: {e}", self._constant_cors)
-            return self._one_event(kind, fields, request)
         try:
             if request.method == "GET":  # the pixel form, inline
                 items, is_batch = [self._url_fields(request, prefix_len)], False
@@ -133,7 +125,7 @@ class TrackingRoutes:
         except ValueError as e:
             return Response.error(400, f"bad field in the URL: {e}",
                                   self._cors_headers(request))
-        if plain and not is_batch:
+        if not is_batch and kind != "str" and self._plain:
             return self._one_event(kind, items[0], request)
         ctx = self.context(request)
         place = self.place_of(ctx.client_ip)
