@@ -46,6 +46,7 @@ from tracker.sinks.clickhouse import ClickHouseSink
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from drain import write_log  # loadtest/ is a directory of scripts, not a package
+from run import process_cpu_s
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_DIR = Path(os.environ.get("TRACKER_CLICKHOUSE_DIR") or ROOT / ".services" / "clickhouse")
@@ -101,11 +102,10 @@ def server_cpu_s() -> tuple[float, float] | None:
     """CPU seconds (user, system) of the private test server, if we know its pid."""
     try:
         pid = int(SERVER_PID_FILE.read_text().strip())
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, ValueError):
         return None
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
+    user, system = process_cpu_s(pid)
+    return None if user != user else (user, system)  # nan: no such process
 
 
 def machine_cpu_s() -> tuple[float, float]:
