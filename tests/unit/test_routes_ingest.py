@@ -103,12 +103,12 @@ def test_a_failed_commit_keeps_the_rows_for_the_next(tmp_path, monkeypatch):
     async def scenario() -> None:
         ingestor, writer = make(tmp_path)
         ingestor.append(EVENTS, [{"e": 1}], grouped=True)
-        def failing(fd: int, data: object) -> int:
+        def failing(fd: int, data: object, offset: int) -> int:
             raise OSError(5, "I/O error")
 
         with monkeypatch.context() as patch:  # the disk fails, whichever call writes
-            patch.setattr(os, "write", failing)
-            patch.setattr(os, "writev", failing)
+            patch.setattr(os, "pwrite", failing)
+            patch.setattr(os, "pwritev", failing)
             with pytest.raises(OSError):
                 ingestor.commit()
         ingestor.append(EVENTS, [{"e": 2}], grouped=True)

@@ -24,10 +24,11 @@ def seg_path(directory: Path, seq: int) -> Path:
 
 
 def write_segment(directory: Path, seq: int, first_event: int, body: bytes) -> Path:
-    """A segment built by hand, to place damage where a writer never would."""
+    """A segment built by hand, to place damage where a writer never would.
+    Version 1 (records checksummed without a seed): those are still read."""
     directory.mkdir(parents=True, exist_ok=True)
     path = seg_path(directory, seq)
-    path.write_bytes(pack_header(0, seq, first_event) + body)
+    path.write_bytes(pack_header(0, seq, first_event, version=1) + body)
     return path
 
 

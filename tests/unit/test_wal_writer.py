@@ -18,7 +18,7 @@ from tracker.wal import (
     retire_segments,
     segment_files,
 )
-from tracker.wal.format import decode_record, unpack_header
+from tracker.wal.format import decode_record, record_seed, unpack_header
 
 
 def payload(i: int) -> bytes:
@@ -60,7 +60,9 @@ def test_append_writes_framed_records(tmp_path):
     assert w.appended_events == 3
     w.close()
     data = segment_files(tmp_path)[0][1].read_bytes()
-    assert data[HEADER_SIZE:] == encode_record(1, 1, payload(0)) + encode_record(3, 2, payload(1))
+    seed = record_seed(1)  # segment 1's
+    assert data[HEADER_SIZE:] == (encode_record(1, 1, payload(0), seed)
+                                  + encode_record(3, 2, payload(1), seed))
     assert w.bytes_on_disk == len(data)
 
 
@@ -113,9 +115,10 @@ def test_many_records_across_rolls(tmp_path):
 
 def read_segment_records(path: Path) -> list[bytes]:
     data = path.read_bytes()
+    seed = record_seed(header_of(path).seq)
     pos, out = HEADER_SIZE, []
     while pos < len(data):
-        _, _, p, pos = decode_record(data, pos)
+        _, _, p, pos = decode_record(data, pos, seed)
         out.append(p)
     return out
 
@@ -326,14 +329,18 @@ def test_append_many_beyond_one_writev_and_after_a_short_write(tmp_path, monkeyp
     w.open()
     many = [(1, 1, payload(i)) for i in range(700)]  # 1400 buffers: more than one writev takes
     w.append_many(many)
-    real_writev = os.writev
+    real_pwritev = os.pwritev
 
-    def short_writev(fd: int, buffers: list[bytes]) -> int:
-        return real_writev(fd, [bytes(buffers[0])[:5]])  # the kernel may take less
+    def short_pwritev(fd: int, buffers: list[bytes], offset: int) -> int:
+        return real_pwritev(fd, [bytes(buffers[0])[:5]], offset)  # the kernel may take less
 
-    monkeypatch.setattr(os, "writev", short_writev)
-    w.append_many([(2, 1, payload(1000)), (2, 1, payload(1001))])
+    monkeypatch.setattr(os, "pwritev", short_pwritev)
+    # Large payloads go by pwritev (small ones are joined and written with pwrite).
+    large = [(2, 1, b"[%d]" % i + b" " * 5000) for i in range(2)]
+    calls_before = []
+    monkeypatch.setattr(os, "pwritev", lambda *a: calls_before.append(1) or short_pwritev(*a))
+    w.append_many(large)
+    assert calls_before  # the short write did happen
     w.append(3, 1, payload(2000))
     w.close()
-    assert read_all(tmp_path) == [*many, (2, 1, payload(1000)), (2, 1, payload(1001)),
-                                  (3, 1, payload(2000))]
+    assert read_all(tmp_path) == [*many, *large, (3, 1, payload(2000))]

@@ -85,6 +85,7 @@ class _Worker:
         loop = asyncio.get_running_loop()
         path = worker_state_path(self.config.run_directory, self.index)
         while True:
+            self.writer.trim_stale_tail()  # here, on the appending thread
             await loop.run_in_executor(None, self.writer.refresh_usage)
             state = self.state()
             await loop.run_in_executor(None, write_state, path, state)

@@ -19,6 +19,7 @@ from tracker.wal.format import (
     CorruptRecordError,
     decode_record,
     needed_bytes,
+    record_seed,
     unpack_header,
 )
 
@@ -30,6 +31,7 @@ class _Scan:
     seq: int
     offset: int  # file offset just past the last counted record
     events: int  # events appended before `offset`
+    seed: int  # record_seed of the segment
 
 
 class AppendedCounter:
@@ -68,7 +70,8 @@ class AppendedCounter:
                     header = unpack_header(os.pread(fd, HEADER_SIZE, 0))
                 except BadHeaderError:
                     return  # being created; its header lands with its first write
-                scan = _Scan(seq, HEADER_SIZE, header.first_event)
+                scan = _Scan(seq, HEADER_SIZE, header.first_event,
+                             record_seed(header.seq, header.version))
                 self._scans[directory.name] = scan
             _count_records(fd, scan)
         finally:
@@ -81,9 +84,11 @@ def _count_records(fd: int, scan: _Scan) -> None:
     pos = 0
     while True:
         try:
-            rec = decode_record(buf, pos)
+            rec = decode_record(buf, pos, scan.seed)
         except CorruptRecordError:
-            return  # a torn tail; the writer starts a new segment after recovery
+            # Not written yet (old bytes of a reused file), or a torn tail the
+            # writer leaves behind after recovery: counted when valid, if ever.
+            return
         if rec is None:
             data = os.pread(fd, max(_CHUNK, needed_bytes(buf, pos)), scan.offset + len(buf) - pos)
             if not data:

@@ -27,6 +27,7 @@ from tracker.shipper.deadletter import DeadLetters, deadletter_path
 from tracker.shipper.runner import SinkRunner
 from tracker.sinks.base import Sink
 from tracker.wal import list_worker_dirs, retire_segments
+from tracker.wal.segments import expire_spares
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,12 @@ class Shipper:
         return self._appended.refresh()
 
     def retire(self) -> int:
-        """Delete segments before the oldest saved cursor of every sink; bytes freed."""
+        """Retire segments before the oldest saved cursor of every sink (deleted, or
+        kept a while for reuse: wal/segments.py); bytes taken out of the log."""
         saved = [runner.saved_positions() for runner in self.runners]
         freed = 0
         for directory in list_worker_dirs(self.wal_root):
+            expire_spares(directory)
             positions = [s.get(directory.name) for s in saved]
             if not positions or any(p is None for p in positions):
                 continue  # some sink has not consumed anything here yet

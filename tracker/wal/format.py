@@ -3,6 +3,12 @@
 Segment header (32 bytes): magic `TRKWAL01`, u32 version, u32 worker, u64 seq,
 u64 first_event. Record: u32 length, u32 crc32, u8 table_id, u32 count, payload,
 where `length` and `crc32` cover table_id + count + payload. Little-endian.
+
+Version 2 seeds each record's crc32 with its segment's seq (`record_seed`).
+Segment files are reused (segments.py, "spares"), so the bytes after a
+segment's last record may be an older segment's records: under another seed
+their checksums fail, and they read as "not written yet", never as events.
+Version 1 segments (seed 0) are still read.
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"TRKWAL01"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 _HEADER = struct.Struct("<8sIIQQ")
 HEADER_SIZE = _HEADER.size  # 32
@@ -48,8 +55,8 @@ class SegmentHeader:
     version: int = VERSION
 
 
-def pack_header(worker: int, seq: int, first_event: int) -> bytes:
-    return _HEADER.pack(MAGIC, VERSION, worker, seq, first_event)
+def pack_header(worker: int, seq: int, first_event: int, version: int = VERSION) -> bytes:
+    return _HEADER.pack(MAGIC, version, worker, seq, first_event)
 
 
 def unpack_header(data: bytes) -> SegmentHeader:
@@ -59,28 +66,36 @@ def unpack_header(data: bytes) -> SegmentHeader:
     magic, version, worker, seq, first_event = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise BadHeaderError(f"bad magic {magic!r}")
-    if version != VERSION:
+    if version not in READABLE_VERSIONS:
         raise BadHeaderError(f"unsupported version {version}")
     return SegmentHeader(worker=worker, seq=seq, first_event=first_event, version=version)
 
 
-def encode_record(table_id: int, count: int, payload: bytes) -> bytes:
+def record_seed(seq: int, version: int = VERSION) -> int:
+    """The crc32 seed of the records of segment `seq`: the seq (mod 2**32) from
+    version 2 on. Distinct seeds give distinct checksums for the same bytes, so a
+    whole record of another segment never passes."""
+    return seq & 0xFFFFFFFF if version >= 2 else 0
+
+
+def encode_record(table_id: int, count: int, payload: bytes, seed: int = 0) -> bytes:
     """Frame one record. Raises ValueError for a payload above MAX_PAYLOAD_BYTES."""
-    return record_head(table_id, count, payload) + payload
+    return record_head(table_id, count, payload, seed) + payload
 
 
-def record_head(table_id: int, count: int, payload: bytes) -> bytes:
+def record_head(table_id: int, count: int, payload: bytes, seed: int = 0) -> bytes:
     """The bytes that go before `payload` in its record (written apart, no copy of
-    the payload). Raises ValueError for a payload above MAX_PAYLOAD_BYTES."""
+    the payload); `seed` is the segment's `record_seed`. Raises ValueError for a
+    payload above MAX_PAYLOAD_BYTES."""
     size = len(payload)
     if size > MAX_PAYLOAD_BYTES:
         raise ValueError(f"record payload of {size} bytes exceeds {MAX_PAYLOAD_BYTES}")
-    crc = _crc32(payload, _crc32(_KIND_COUNT.pack(table_id, count)))
+    crc = _crc32(payload, _crc32(_KIND_COUNT.pack(table_id, count), seed))
     return _RECORD_HEAD.pack(size + _KIND_COUNT_SIZE, crc, table_id, count)
 
 
-def decode_record(buf: bytes, pos: int) -> tuple[int, int, bytes, int] | None:
-    """Decode the record starting at `buf[pos]`.
+def decode_record(buf: bytes, pos: int, seed: int = 0) -> tuple[int, int, bytes, int] | None:
+    """Decode the record starting at `buf[pos]`, checksummed with `seed` (record_seed).
 
     Returns (table_id, count, payload, end) where `end` is the offset in `buf`
     just past the record, or None when `buf` holds only part of it. Raises
@@ -98,7 +113,7 @@ def decode_record(buf: bytes, pos: int) -> tuple[int, int, bytes, int] | None:
     kc_start = pos + _FRAMED
     payload = buf[kc_start + _KIND_COUNT_SIZE : end]
     # Checksum the 5 kind/count bytes, then continue over the payload we copy anyway.
-    if _crc32(payload, _crc32(buf[kc_start : kc_start + _KIND_COUNT_SIZE])) != crc:
+    if _crc32(payload, _crc32(buf[kc_start : kc_start + _KIND_COUNT_SIZE], seed)) != crc:
         raise CorruptRecordError("checksum mismatch")
     table_id, count = _KIND_COUNT.unpack_from(buf, kc_start)
     return table_id, count, payload, end

@@ -1,8 +1,10 @@
 """The tailing side of one worker's log: whole, checksummed records from a position on.
 
 A short or bad record at the end of the newest segment means "not written yet":
-`read` returns what it has and tries again next time. In a segment that has a
-successor the writer will never come back, so the rest is a torn tail: skipped.
+`read` returns what it has and reads those bytes again next time (in a reused
+file they may be an older segment's, which the writer is overwriting). In a
+segment that has a successor the writer will never come back, so the rest is a
+torn tail: skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tracker.wal.format import (
     CorruptRecordError,
     decode_record,
     needed_bytes,
+    record_seed,
     unpack_header,
 )
 from tracker.wal.segments import (
@@ -39,6 +42,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
+# Reads at the newest segment's end, while waiting for the writer: in a reused
+# file there is always something to read there (old bytes), so read little.
+_TAIL_CHUNK = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +77,8 @@ class WalReader:
         self._events = start.events if start else 0
         self._buf = b""
         self._bpos = 0
+        self._seed = 0  # record_seed of the current segment
+        self._waiting = False  # at the end of the newest segment
         self._from_oldest = start is None  # until a first segment is opened
 
     @property
@@ -105,15 +113,18 @@ class WalReader:
         size = 0
         while len(out) < max_records and size < max_bytes:
             try:
-                rec = decode_record(self._buf, self._bpos)
+                rec = decode_record(self._buf, self._bpos, self._seed)
             except CorruptRecordError as exc:
                 if self._leave_segment(f"corrupt record at offset {self._offset}: {exc}"):
                     continue
+                self._wait_for_writer()
                 break
             if rec is None:
                 if self._fill() or self._leave_segment("torn tail"):
                     continue
+                self._wait_for_writer()
                 break
+            self._waiting = False
             table_id, count, payload, end = rec
             self._offset += end - self._bpos
             self._bpos = end
@@ -127,10 +138,17 @@ class WalReader:
 
     # -- buffer ---------------------------------------------------------------
 
+    def _wait_for_writer(self) -> None:
+        """Forget the bytes after the last whole record: the next read reads them
+        again, as the writer may have written over them since."""
+        self._buf = b""
+        self._bpos = 0
+        self._waiting = True
+
     def _fill(self) -> bool:
         """Read the next chunk of the current segment; False when there is nothing new."""
         buf, bpos = self._buf, self._bpos
-        want = max(_CHUNK, needed_bytes(buf, bpos))
+        want = max(_TAIL_CHUNK if self._waiting else _CHUNK, needed_bytes(buf, bpos))
         data = os.pread(self._fd, want, self._offset + len(buf) - bpos)
         if not data:
             return False
@@ -155,7 +173,7 @@ class WalReader:
         # that landed since our last read are whole records, not a torn tail.
         if self._fill():
             try:
-                if decode_record(self._buf, self._bpos) is not None:
+                if decode_record(self._buf, self._bpos, self._seed) is not None:
                     return True
             except CorruptRecordError:
                 pass
@@ -210,6 +228,8 @@ class WalReader:
         self.close()
         self._fd = fd
         self._seq = seq
+        self._seed = record_seed(header.seq, header.version)
+        self._waiting = False
         self._from_oldest = False
         if start is not None and start.offset >= HEADER_SIZE:
             self._offset, self._events = start.offset, start.events

@@ -3,6 +3,12 @@
 One writer per directory, driven by one thread (the worker's event loop). Only
 `sync` may run on another thread (the Syncer's executor); the lock guards the
 descriptor it syncs against a roll closing it.
+
+A new segment reuses a spare file when the shipper left one (segments.py):
+records are written at explicit offsets over the old bytes, and the old bytes
+after the last record are cut off when the segment is closed or rolled, or
+once it has been open STALE_TAIL_SECONDS (`trim_stale_tail`). Until then the
+records' seeded checksums (format.py) keep them from being read.
 """
 
 from __future__ import annotations
@@ -11,11 +17,27 @@ import errno
 import logging
 import os
 import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from tracker.atomicfile import fsync_directory
-from tracker.wal.format import HEADER_SIZE, BadHeaderError, pack_header, record_head
-from tracker.wal.segments import scan_segment, segment_files, segment_name, usage_bytes
+from tracker.wal.format import (
+    HEADER_SIZE,
+    RECORD_HEAD_SIZE,
+    BadHeaderError,
+    pack_header,
+    record_head,
+    record_seed,
+)
+from tracker.wal.segments import (
+    SPARE_SECONDS,
+    scan_segment,
+    segment_files,
+    segment_name,
+    take_spare,
+    usage_bytes,
+)
 
 log = logging.getLogger(__name__)
 # Buffers one writev may take (Linux: 1024); more go through one joined write.
@@ -28,6 +50,9 @@ _JOIN_BELOW_MEAN_BYTES = 2048
 FSYNC_POLICIES = ("always", "interval", "never")
 _TMP_SUFFIX = ".tmp"
 _BAD_SUFFIX = ".bad"
+# A reused file's old bytes after the records live at most this long (they are
+# delivered events): see trim_stale_tail.
+STALE_TAIL_SECONDS = SPARE_SECONDS
 
 
 class WalFullError(Exception):
@@ -53,6 +78,11 @@ class WalWriter:
         self._fd = -1
         self._seq = 0
         self._seg_size = 0  # bytes in the current segment, header included
+        self._seed = 0  # record_seed of the current segment
+        # Size of the reused file the current segment overwrites (0: a new file),
+        # and when it started (time.monotonic()).
+        self._stale_end = 0
+        self._started = 0.0
         self._appended_events = 0
         self._bytes_on_disk = 0
         self._dirty = False
@@ -132,10 +162,14 @@ class WalWriter:
         """
         final = self.directory / segment_name(seq)
         tmp = final.with_name(final.name + _TMP_SUFFIX)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
-        fd = os.open(tmp, flags, 0o644)
+        if take_spare(self.directory, tmp):
+            fd = os.open(tmp, os.O_WRONLY | os.O_CLOEXEC)
+            stale_end = os.fstat(fd).st_size
+        else:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            stale_end = 0
         try:
-            self._write_fully(fd, pack_header(self.worker, seq, self._appended_events))
+            self._write_fully(fd, pack_header(self.worker, seq, self._appended_events), 0)
             if self.fsync != "never":
                 os.fdatasync(fd)
             os.rename(tmp, final)
@@ -148,7 +182,10 @@ class WalWriter:
         with self._lock:
             old_fd, self._fd = self._fd, fd
             self._seq = seq
+            self._seed = record_seed(seq)
             self._seg_size = HEADER_SIZE
+            self._stale_end = stale_end
+            self._started = time.monotonic()
             if old_fd >= 0:
                 if self._syncs_running:
                     self._retired_fds.append(old_fd)
@@ -157,6 +194,9 @@ class WalWriter:
         self._bytes_on_disk += HEADER_SIZE
 
     def _roll(self) -> None:
+        # A finished segment ends at its last record (the reader's "torn tail"
+        # warning relies on it), and keeps no old events.
+        self._cut_stale_tail()
         # Waiters of the Syncer may be waiting for records in the old segment,
         # and the next sync only covers the new one: make the old one durable now.
         if self.fsync != "never" and self._dirty:
@@ -168,6 +208,7 @@ class WalWriter:
         """Sync (unless fsync is "never") and close the current segment."""
         if self._fd < 0:
             return
+        self._cut_stale_tail()
         if self.fsync != "never":
             self._dirty = False
             os.fdatasync(self._fd)
@@ -182,16 +223,12 @@ class WalWriter:
 
     def append(self, table_id: int, count: int, payload: bytes) -> None:
         """Append one record with one write. WalFullError if over quota (nothing written)."""
-        self._write_record([record_head(table_id, count, payload), payload], count)
+        self._write_records(((table_id, count, payload),), count)
 
     def append_many(self, records: list[tuple[int, int, bytes]]) -> None:
         """Append several records with one write (all or none land in the same segment)."""
-        if not records:
-            return
-        parts = []
-        for table_id, count, payload in records:
-            parts += (record_head(table_id, count, payload), payload)
-        self._write_record(parts, sum([c for _, c, _ in records]))
+        if records:
+            self._write_records(records, sum([c for _, c, _ in records]))
 
     def has_room(self, size: int) -> bool:
         """Whether `size` more bytes, and the header of a new segment should they
@@ -205,10 +242,10 @@ class WalWriter:
                 f"wal quota of {self.quota_bytes} bytes reached ({self._bytes_on_disk} used)"
             )
 
-    def _write_record(self, parts: list[bytes], count: int) -> None:
-        """Write `parts` (whole records, head and payload apart) with one writev:
-        payloads are not copied into one buffer first."""
-        size = sum([len(part) for part in parts])
+    def _write_records(self, records: Sequence[tuple[int, int, bytes]], count: int) -> None:
+        """Frame `records` for the segment they land in and write them with one
+        pwritev after the last record: payloads are not copied into one buffer."""
+        size = RECORD_HEAD_SIZE * len(records) + sum([len(r[2]) for r in records])
         must_roll = self._seg_size + size > self.segment_bytes and self._seg_size > HEADER_SIZE
         extra = HEADER_SIZE if must_roll else 0
         if self._bytes_on_disk + size + extra > self.quota_bytes:
@@ -217,34 +254,55 @@ class WalWriter:
             )
         if must_roll:
             self._roll()
+        seed = self._seed  # the checksums name the segment the records are in
+        parts = []
+        for table_id, records_count, payload in records:
+            parts += (record_head(table_id, records_count, payload, seed), payload)
         fd = self._fd
+        offset = self._seg_size
         try:
             # One call on the hot path; the rest is rare (IOV_MAX, short writes).
             if size < _JOIN_BELOW_MEAN_BYTES * len(parts):
-                written = os.write(fd, b"".join(parts))
+                written = os.pwrite(fd, b"".join(parts), offset)
             else:
-                written = os.writev(fd, parts) if len(parts) <= _IOV_MAX else 0
+                written = os.pwritev(fd, parts, offset) if len(parts) <= _IOV_MAX else 0
             if written != size:
-                self._write_fully(fd, memoryview(b"".join(parts))[written:])
+                self._write_fully(fd, memoryview(b"".join(parts))[written:], offset + written)
         except OSError as exc:
-            # Never leave a partial record for the next append to follow.
+            # Never leave a partial record for a reader to wait on.
             try:
-                os.ftruncate(fd, self._seg_size)
+                os.ftruncate(fd, offset)
+                self._stale_end = 0
             except OSError:
                 log.exception("wal: cannot truncate a failed write in %s", self._seq)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise WalFullError(f"disk full: {exc}") from exc
             raise
-        self._seg_size += size
+        self._seg_size = offset + size
         self._bytes_on_disk += size
         self._appended_events += count
         self._dirty = True
 
     @staticmethod
-    def _write_fully(fd: int, data: memoryview) -> None:
+    def _write_fully(fd: int, data: memoryview | bytes, offset: int) -> None:
         written = 0
         while written < len(data):
-            written += os.write(fd, data[written:])
+            written += os.pwrite(fd, data[written:], offset + written)
+
+    # -- reused files ------------------------------------------------------------
+
+    def trim_stale_tail(self) -> None:
+        """Cut a reused file's old bytes once the current segment has been open
+        STALE_TAIL_SECONDS: at a low rate a segment stays open for long, and the
+        old bytes are delivered events that should not outlive their spare.
+        Call from the appending thread (the worker's loop) now and then."""
+        if self._stale_end and time.monotonic() - self._started > STALE_TAIL_SECONDS:
+            self._cut_stale_tail()
+
+    def _cut_stale_tail(self) -> None:
+        if self._stale_end > self._seg_size and self._fd >= 0:
+            os.ftruncate(self._fd, self._seg_size)
+        self._stale_end = 0
 
     # -- durability and usage -------------------------------------------------
 

@@ -1,0 +1,179 @@
+"""Reused segment files ("spares"): the writer overwrites a retired segment in
+place, and nobody ever reads the old bytes still after its last record."""
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tracker.shipper.appended import AppendedCounter
+from tracker.wal import HEADER_SIZE, WalReader, WalWriter, retire_segments, segment_files
+from tracker.wal import writer as writer_module
+from tracker.wal.segments import MAX_SPARES, expire_spares, scan_segment, spare_files
+
+RECORD = 13 + 200  # record head + payload below
+
+
+def payload(i: int) -> bytes:
+    return (b'[{"i":%d}]' % i).ljust(200, b" ")
+
+
+def open_writer(directory: Path, segment_records: int = 10) -> WalWriter:
+    w = WalWriter(directory, 0, "never", segment_bytes=HEADER_SIZE + segment_records * RECORD)
+    w.open()
+    return w
+
+
+def drain(reader: WalReader) -> list[bytes]:
+    out = []
+    while batch := reader.read():
+        out.extend(r.payload for r in batch)
+    return out
+
+
+def inode(path: Path) -> int:
+    return path.stat().st_ino
+
+
+def test_retired_segments_become_spares_up_to_the_limit(tmp_path):
+    w = open_writer(tmp_path)
+    for i in range(45):  # segments 1-5, the fifth open
+        w.append(1, 1, payload(i))
+    before = {seq: inode(path) for seq, path in segment_files(tmp_path)}
+    freed = retire_segments(tmp_path, upto=5)
+    assert freed == 4 * (HEADER_SIZE + 10 * RECORD)
+    spares = spare_files(tmp_path)
+    assert len(spares) == MAX_SPARES == 2
+    # The first retired become spares (their pages are the ones still cached).
+    assert sorted(inode(p) for p in spares) == sorted([before[1], before[2]])
+    assert [seq for seq, _ in segment_files(tmp_path)] == [5]
+    w.close()
+
+
+def test_the_writer_reuses_a_spare_and_reads_show_only_new_records(tmp_path, caplog):
+    w = open_writer(tmp_path)
+    for i in range(25):  # segments 1-3
+        w.append(1, 1, payload(i))
+    reader = WalReader(tmp_path, None)
+    assert drain(reader) == [payload(i) for i in range(25)]
+    retire_segments(tmp_path, upto=3)
+    spare_inodes = {inode(p) for p in spare_files(tmp_path)}
+    assert len(spare_inodes) == 2
+
+    for i in range(25, 35):  # fills segment 3, then half of segment 4, in a spare
+        w.append(1, 1, payload(i))
+    [path] = [p for s, p in segment_files(tmp_path) if s == 4]
+    assert inode(path) in spare_inodes
+    assert path.stat().st_size == HEADER_SIZE + 10 * RECORD  # old bytes after 5 new records
+    with caplog.at_level(logging.WARNING):
+        assert drain(reader) == [payload(i) for i in range(25, 35)]
+        assert drain(reader) == []  # the old records after them are never read
+        w.append(1, 1, payload(35))  # written over them: read once written
+        assert drain(reader) == [payload(35)]
+    assert not [r for r in caplog.records if "skipping" in r.getMessage()]
+    w.close()
+    assert path.stat().st_size == HEADER_SIZE + 6 * RECORD  # close cut the old bytes
+
+
+def test_a_rolled_reused_segment_ends_at_its_last_record(tmp_path):
+    w = open_writer(tmp_path, segment_records=10)
+    for i in range(25):
+        w.append(1, 1, payload(i))
+    retire_segments(tmp_path, upto=3)
+    w.segment_bytes = HEADER_SIZE + 4 * RECORD  # shorter segments from now on
+    for i in range(25, 40):
+        w.append(1, 1, payload(i))
+    for seq, path in segment_files(tmp_path)[:-1]:
+        scan = scan_segment(path)
+        assert scan.valid_end == scan.file_size, seq
+    reader = WalReader(tmp_path, None)
+    assert drain(reader) == [payload(i) for i in range(20, 40)]
+    w.close()
+
+
+def test_recovery_after_a_crash_cuts_old_bytes_and_counts_only_new_events(tmp_path):
+    root = tmp_path
+    tmp_path = root / "w0"
+    w = open_writer(tmp_path)
+    for i in range(25):
+        w.append(1, 1, payload(i))
+    retire_segments(tmp_path, upto=3)
+    for i in range(25, 33):  # segment 4, a spare, holds 3 new records
+        w.append(1, 1, payload(i))
+    newest = segment_files(tmp_path)[-1][1]
+    assert newest.stat().st_size > HEADER_SIZE + 3 * RECORD
+    counter = AppendedCounter(root)
+    del w  # a crash: no close, the old bytes stay after the new records
+
+    again = WalWriter(tmp_path, 0, "never", segment_bytes=HEADER_SIZE + 10 * RECORD)
+    again.open()
+    assert again.appended_events == 33
+    assert newest.stat().st_size == HEADER_SIZE + 3 * RECORD
+    again.append(1, 1, payload(33))
+    assert counter.refresh() == {"w0": 34}
+    again.close()
+    assert drain(WalReader(tmp_path, None)) == [payload(i) for i in range(20, 34)]
+
+
+def test_appended_counter_counts_new_records_of_a_reused_file_as_they_come(tmp_path):
+    directory = tmp_path / "w0"
+    w = open_writer(directory)
+    for i in range(25):
+        w.append(1, 1, payload(i))
+    retire_segments(directory, upto=3)
+    counter = AppendedCounter(tmp_path)
+    for i in range(25, 31):
+        w.append(1, 1, payload(i))
+        assert counter.refresh() == {"w0": i + 1}
+    w.close()
+
+
+def test_a_slow_segment_drops_its_old_bytes_after_a_while(tmp_path, monkeypatch):
+    w = open_writer(tmp_path)
+    for i in range(25):
+        w.append(1, 1, payload(i))
+    retire_segments(tmp_path, upto=3)
+    for i in range(25, 31):  # segment 4 in a spare
+        w.append(1, 1, payload(i))
+    newest = segment_files(tmp_path)[-1][1]
+    old_size = newest.stat().st_size
+    w.trim_stale_tail()  # too early: kept
+    assert newest.stat().st_size == old_size
+    monkeypatch.setattr(writer_module, "STALE_TAIL_SECONDS", 0.0)
+    w.trim_stale_tail()
+    assert newest.stat().st_size == HEADER_SIZE + RECORD
+    w.append(1, 1, payload(31))
+    assert drain(WalReader(tmp_path, None)) == [payload(i) for i in range(20, 32)]
+    w.close()
+
+
+def test_spares_are_deleted_once_they_waited_too_long(tmp_path):
+    w = open_writer(tmp_path)
+    for i in range(25):
+        w.append(1, 1, payload(i))
+    retire_segments(tmp_path, upto=3)
+    assert len(spare_files(tmp_path)) == 2
+    assert expire_spares(tmp_path, max_age=30, now=time.time()) == 0
+    assert expire_spares(tmp_path, max_age=30, now=time.time() + 31) == 2
+    assert spare_files(tmp_path) == []
+    for i in range(25, 40):  # no spare left: new files
+        w.append(1, 1, payload(i))
+    w.close()
+    assert drain(WalReader(tmp_path, None)) == [payload(i) for i in range(20, 40)]
+
+
+@pytest.mark.parametrize("fsync", ["always", "interval"])
+def test_reused_segments_with_every_fsync_policy(tmp_path, fsync):
+    w = WalWriter(tmp_path, 0, fsync, segment_bytes=HEADER_SIZE + 10 * RECORD)
+    w.open()
+    for round_ in range(4):
+        for i in range(round_ * 20, round_ * 20 + 20):
+            w.append(1, 1, payload(i))
+        w.sync()
+        retire_segments(tmp_path, upto=w.current_segment)
+    w.close()
+    files = os.listdir(tmp_path)
+    assert all(name.endswith((".seg", ".spare")) for name in files), files
+    assert drain(WalReader(tmp_path, None)) == [payload(i) for i in range(70, 80)]
