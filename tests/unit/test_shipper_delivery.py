@@ -20,7 +20,9 @@ from tracker.shipper import BatchPolicy, Shipper
 from tracker.shipper.cursor import CursorStore, cursor_path
 from tracker.sinks.base import PermanentError, RetryableError
 from tracker.sinks.duckdb import DuckDBSink
-from tracker.wal import WalWriter, segment_files
+from tracker.wal import Position, WalWriter, segment_files
+from tracker.wal import segments as segments_module
+from tracker.wal.segments import spare_files
 
 BASE_MS = 1_700_000_000_000
 FAST = {
@@ -308,6 +310,31 @@ def test_segments_are_retired_only_after_every_sink_consumed_them(data_dir):
     assert shipper.stop(timeout=10)
     assert counts(data_dir / "gated.db") == (200, 200)
     assert counts(data_dir / "free.db") == (200, 200)
+    log0.close()
+
+
+def test_retired_segments_wait_as_spares_then_are_deleted(data_dir, monkeypatch):
+    """Delivered segments kept for reuse hold delivered events: the retire pass
+    deletes the ones that waited past SPARE_SECONDS, and the log stays whole."""
+    log0 = Log(data_dir, 0, segment_bytes=1500)
+    wal0 = data_dir / "wal" / "w0"
+    shipper = make_shipper(data_dir, [DuckDBSink("db", data_dir / "db.db")])
+    shipper.start()
+    log0.write(range(0, 100))
+    runner = shipper.runners[0]
+    wait_for(lambda: (runner.saved_positions().get("w0") or Position(0, 0, 0)).events == 100,
+             "delivered")
+    assert shipper.retire() > 0
+    assert len(spare_files(wal0)) == 2
+    log0.write(range(100, 200))  # its next segments are the spares, written over
+    wait_for(lambda: runner.saved_positions()["w0"].events == 200, "delivered again")
+    shipper.retire()
+    assert spare_files(wal0)  # retired again, waiting
+    monkeypatch.setattr(segments_module, "SPARE_SECONDS", -1.0)
+    shipper.retire()
+    assert spare_files(wal0) == []
+    assert shipper.stop(timeout=10)
+    assert counts(data_dir / "db.db") == (200, 200)
     log0.close()
 
 

@@ -129,10 +129,11 @@ def take_spare(directory: Path, target: Path) -> bool:
     return False
 
 
-def expire_spares(directory: Path, max_age: float = SPARE_SECONDS,
+def expire_spares(directory: Path, max_age: float | None = None,
                   now: float | None = None) -> int:
-    """Delete the spares retired more than `max_age` seconds ago (the rename into a
-    spare sets its ctime). Returns how many were deleted."""
+    """Delete the spares retired more than `max_age` (default SPARE_SECONDS)
+    seconds ago: the rename into a spare sets its ctime. Returns how many."""
+    max_age = SPARE_SECONDS if max_age is None else max_age
     now = time.time() if now is None else now
     deleted = 0
     for path in spare_files(directory):
