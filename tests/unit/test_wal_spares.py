@@ -177,3 +177,34 @@ def test_reused_segments_with_every_fsync_policy(tmp_path, fsync):
     files = os.listdir(tmp_path)
     assert all(name.endswith((".seg", ".spare")) for name in files), files
     assert drain(WalReader(tmp_path, None)) == [payload(i) for i in range(70, 80)]
+
+
+def test_records_written_over_bytes_the_reader_already_read_are_not_skipped(tmp_path):
+    """The reader reads old bytes at the end of a reused segment; before it
+    decodes them the writer writes records there and rolls to a new segment.
+    The reader must read those records, not skip them as a torn tail."""
+    w = open_writer(tmp_path)
+    for i in range(25):
+        w.append(1, 1, payload(i))
+    reader = WalReader(tmp_path, None)
+    drain(reader)
+    retire_segments(tmp_path, upto=3)
+    for i in range(25, 35):  # segment 4, a spare, holds 30-34 then old bytes
+        w.append(1, 1, payload(i))
+    assert drain(reader) == [payload(i) for i in range(25, 35)]
+
+    real_fill = reader._fill
+    writer_ran = []
+
+    def fill_then_the_writer_runs() -> bool:
+        got = real_fill()
+        if not writer_ran:  # the old bytes are in the buffer now
+            writer_ran.append(True)
+            for i in range(35, 41):  # 35-39 fill segment 4, 40 starts segment 5
+                w.append(1, 1, payload(i))
+        return got
+
+    reader._fill = fill_then_the_writer_runs
+    assert drain(reader) == [payload(i) for i in range(35, 41)]
+    assert writer_ran
+    w.close()

@@ -169,8 +169,12 @@ class WalReader:
         nxt = self._successor()
         if nxt is None:
             return False
-        # The successor exists, so the writer is done with this segment: bytes
-        # that landed since our last read are whole records, not a torn tail.
+        # The successor exists, so the writer is done with this segment and cut
+        # it after its last record: what follows our last whole record now is
+        # whole records, not a torn tail. Read it again: the buffer may hold
+        # bytes read before the writer wrote there (in a reused file, old ones).
+        self._buf = b""
+        self._bpos = 0
         if self._fill():
             try:
                 if decode_record(self._buf, self._bpos, self._seed) is not None:
