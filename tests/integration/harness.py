@@ -123,6 +123,8 @@ class TrackerProcess:
         except subprocess.TimeoutExpired:
             # Kept for the report: why it did not stop, in its own words.
             os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+            _wait_group_gone(self.proc.pid)  # nothing of it outlives the test
             raise AssertionError(f"tracker did not stop within {timeout}s of signal {sig}; "
                                  f"its log:\n{self.log()[-20000:]}") from None
         if sig == signal.SIGKILL:
