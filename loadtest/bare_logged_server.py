@@ -6,6 +6,8 @@ as the tracker's worker does. It does no other work: `loadtest/ceiling.py`
 compares it with the bare server to show what being a tracker costs the kernel.
 
     .venv/bin/python loadtest/bare_logged_server.py PORT LOG_FILE
+
+(Unlike the bare server, it always keeps the connection alive: wrk does.)
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import os
 import socket
 import sys
 
-import httptools
 import uvloop
+from bare_server import BareProtocol
 
 ANSWER = (b"HTTP/1.1 204 No Content\r\ndate: Thu, 26 Nov 2026 14:00:00 GMT\r\n"
           b"cache-control: no-store\r\n"
@@ -54,21 +56,13 @@ class TurnLog:
             self.size = 0
 
 
-class LoggedProtocol(asyncio.Protocol):
+class LoggedProtocol(BareProtocol):
+    """The bare server's protocol (same parsing, same empty callbacks), with the
+    tracker's answer and a log record per request."""
+
     def __init__(self, log: TurnLog) -> None:
+        super().__init__()
         self.log = log
-        self.parser = httptools.HttpRequestParser(self)
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            assert self.transport is not None
-            self.transport.close()
 
     def on_message_complete(self) -> None:
         assert self.transport is not None
