@@ -19,8 +19,9 @@ from tracker.shipper.cursor import CursorStore, cursor_path
 from tracker.sinks.base import ReadableSink, Sink
 from tracker.wal import Position, WalReader, list_worker_dirs, segment_files
 
-# How much of each worker's newest log a read scans at most: reads stay fast
-# while a store is far behind (rows older than that are in the store or will be).
+# How much of each worker's log before its newest segment a read scans at most:
+# reads stay fast while a store is far behind (rows older than that are in the
+# store or will be).
 TAIL_SCAN_BYTES = 64 << 20
 
 
@@ -52,7 +53,8 @@ class ReadService:
 def undelivered_rows(wal_root: Path, positions: dict[str, Position], table: Table,
                      keep: Callable[[dict[str, Any]], bool]) -> list[dict[str, Any]]:
     """The rows of `table` in every worker's log after a sink's saved `positions`
-    (at most the last TAIL_SCAN_BYTES of each log) for which `keep` is true."""
+    (the newest segment and at most TAIL_SCAN_BYTES before it, per log) for which
+    `keep` is true."""
     found = []
     for directory in list_worker_dirs(wal_root):
         reader = WalReader(directory, _scan_start(directory, positions.get(directory.name)))
@@ -67,15 +69,18 @@ def undelivered_rows(wal_root: Path, positions: dict[str, Position], table: Tabl
 
 
 def _scan_start(directory: Path, cursor: Position | None) -> Position | None:
-    """The cursor, or a later segment start when the tail after it is too long to scan."""
+    """The cursor, or a later segment start when the tail after it is too long to
+    scan: the newest segment is always scanned and not counted (its file may be
+    a reused one, longer than its records), then older ones up to TAIL_SCAN_BYTES."""
     total = 0
     start_seq = None
-    for seq, path in reversed(segment_files(directory)):
+    for index, (seq, path) in enumerate(reversed(segment_files(directory))):
         try:
-            total += path.stat().st_size
+            size = path.stat().st_size
         except FileNotFoundError:
             continue
         start_seq = seq
+        total += size if index else 0
         if total >= TAIL_SCAN_BYTES:
             break
     if start_seq is None:
