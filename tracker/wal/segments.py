@@ -3,11 +3,11 @@
 A retired segment is not always deleted: up to MAX_SPARES per directory are
 renamed to spares (`<seq>.spare`), which the writer reuses for its next
 segments, overwriting them in place. Writing over pages the page cache still
-holds costs a fraction of writing a new file (whose pages this VM must fault
-in from the host: 4.5 against 15-20 us of kernel time per 40 KB write, see
-docs/PERFORMANCE.md). A spare holds delivered events, so it is deleted once it
-has waited SPARE_SECONDS unused; spares are not segments and do not count
-towards the log's quota.
+holds costs less kernel time than writing a new file, and an fdatasync after
+it has no file size or block map to commit (docs/PERFORMANCE.md, "Session 5").
+A spare holds delivered events, so it is deleted once it has waited
+SPARE_SECONDS unused; spares are not segments and do not count towards the
+log's quota.
 """
 
 from __future__ import annotations
