@@ -89,8 +89,7 @@ class WalReader:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        self._buf = b""
-        self._bpos = 0
+        self._forget_unread()
 
     def read(self, max_records: int = 10000, max_bytes: int = 8 << 20) -> list[Record]:
         """Return the next whole records (possibly none). Never blocks on the writer."""
@@ -138,11 +137,16 @@ class WalReader:
 
     # -- buffer ---------------------------------------------------------------
 
-    def _wait_for_writer(self) -> None:
-        """Forget the bytes after the last whole record: the next read reads them
-        again, as the writer may have written over them since."""
+    def _forget_unread(self) -> None:
+        """Drop the bytes buffered after the last whole record: the next read
+        reads them from the file again."""
         self._buf = b""
         self._bpos = 0
+
+    def _wait_for_writer(self) -> None:
+        """At the end of the newest segment: what follows the last whole record is
+        read again next time, as the writer may have written over it since."""
+        self._forget_unread()
         self._waiting = True
 
     def _fill(self) -> bool:
@@ -173,8 +177,7 @@ class WalReader:
         # it after its last record: what follows our last whole record now is
         # whole records, not a torn tail. Read it again: the buffer may hold
         # bytes read before the writer wrote there (in a reused file, old ones).
-        self._buf = b""
-        self._bpos = 0
+        self._forget_unread()
         if self._fill():
             try:
                 if decode_record(self._buf, self._bpos, self._seed) is not None:

@@ -98,7 +98,7 @@ def retire_segments(directory: Path, upto: int, max_spares: int = MAX_SPARES) ->
         try:
             size = path.stat().st_size
             if spares < max_spares:
-                path.rename(path.with_name(f"{seq:020d}{SPARE_SUFFIX}"))
+                path.rename(path.with_suffix(SPARE_SUFFIX))
                 spares += 1
             else:
                 path.unlink()

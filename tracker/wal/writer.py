@@ -78,7 +78,6 @@ class WalWriter:
         self._fd = -1
         self._seq = 0
         self._seg_size = 0  # bytes in the current segment, header included
-        self._seed = 0  # record_seed of the current segment
         # Size of the reused file the current segment overwrites (0: a new file),
         # and when it started (time.monotonic()).
         self._stale_end = 0
@@ -182,7 +181,6 @@ class WalWriter:
         with self._lock:
             old_fd, self._fd = self._fd, fd
             self._seq = seq
-            self._seed = record_seed(seq)
             self._seg_size = HEADER_SIZE
             self._stale_end = stale_end
             self._started = time.monotonic()
@@ -254,7 +252,7 @@ class WalWriter:
             )
         if must_roll:
             self._roll()
-        seed = self._seed  # the checksums name the segment the records are in
+        seed = record_seed(self._seq)  # the checksums name the segment they are in
         parts = []
         for table_id, records_count, payload in records:
             parts += (record_head(table_id, records_count, payload, seed), payload)
