@@ -72,19 +72,19 @@ def _scan_start(directory: Path, cursor: Position | None) -> Position | None:
     """The cursor, or a later segment start when the tail after it is too long to
     scan: the newest segment is always scanned and not counted (its file may be
     a reused one, longer than its records), then older ones up to TAIL_SCAN_BYTES."""
+    segments = segment_files(directory)
+    if not segments:
+        return cursor
+    start_seq = segments[-1][0]
     total = 0
-    start_seq = None
-    for index, (seq, path) in enumerate(reversed(segment_files(directory))):
+    for seq, path in reversed(segments[:-1]):
         try:
-            size = path.stat().st_size
-        except FileNotFoundError:
+            total += path.stat().st_size
+        except FileNotFoundError:  # retired meanwhile
             continue
         start_seq = seq
-        total += size if index else 0
         if total >= TAIL_SCAN_BYTES:
             break
-    if start_seq is None:
-        return cursor
     if cursor is not None and cursor.segment >= start_seq:
         return cursor
     return Position(start_seq, 0, 0)
