@@ -271,7 +271,23 @@ async def test_prebuilt_and_bytes_replies() -> None:
     assert state.responses_by_class()["2xx"] == 2
     assert state.requests_total == 2
 
-    # Not kept alive: the verbatim bytes are written, then the connection closes.
+    # Not kept alive: the bytes are written with a connection line, then the
+    # connection closes.
+    protocol.data_received(b"GET /b HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert transport.take() == raw.replace(b"OK\r\n", b"OK\r\nconnection: close\r\n", 1)
+    assert transport.closed
+
+
+@run_async
+async def test_bytes_replies_that_name_their_connection_are_left_as_they_are() -> None:
+    raw = Response.raw(200, "text/plain", b"connection: x").encode(False)
+    assert b"connection: close" in raw
+
+    class App:
+        def handle(self, request: Request) -> object:
+            return raw
+
+    protocol, transport = connect(App())
     protocol.data_received(b"GET /b HTTP/1.1\r\nConnection: close\r\n\r\n")
     assert transport.take() == raw
     assert transport.closed

@@ -54,9 +54,10 @@ class App(Protocol):
     - a ``Response``;
     - a ``PrebuiltResponse`` (constant responses on the hot path);
     - ``bytes``: a complete HTTP/1.1 response with a Content-Length, written
-      verbatim. Nothing is adapted: no Date refresh, no body stripped for HEAD,
-      no ``connection`` header; when the connection is not kept alive it is
-      closed right after these bytes;
+      as it is: no Date refresh, no body stripped for HEAD. Only when the
+      connection is not kept alive is a ``connection: close`` line added
+      (unless it has a ``connection`` header), and the connection is closed
+      right after these bytes;
     - a ``StreamingResponse``: the body written as its iterator yields it;
     - an ``Upgrade`` for a request that asked for one (see ``Upgrade``).
     Exceptions become a 500 whose body never carries the exception text.
@@ -201,6 +202,13 @@ class HttpProtocol(asyncio.Protocol):
                 out.append(reply.encode(True, server.clock))
                 server.responses[reply.status // 100] += 1
                 continue
+            if (type(reply) is bytes and request.keep_alive and not server.draining
+                    and not reader.finished):
+                # A complete answer (the compiled GET path's), the connection kept
+                # alive: what _encode would do, inline.
+                out.append(reply)
+                server.responses[reply[9] - 48] += 1  # the status's first digit
+                continue
             data = self._encode(request, reply)
             if data is not None:
                 out.append(data)
@@ -246,7 +254,7 @@ class HttpProtocol(asyncio.Protocol):
                     data = reply.encode(keep_alive, server.clock)
             elif type(reply) is bytes:
                 status = int(reply[9:12])
-                data = reply
+                data = reply if keep_alive else _with_close(reply)
             else:
                 return self._defer(request, reply, keep_alive)
         except Exception:
@@ -525,3 +533,13 @@ async def _close_body(body: AsyncIterator[bytes]) -> None:
         await aclose()
     except Exception:
         log.warning("closing a streamed body failed", exc_info=True)
+
+
+def _with_close(answer: bytes) -> bytes:
+    """Complete answer bytes with a ``connection: close`` line after the status
+    line, unless their head has a ``connection`` header already."""
+    head = answer[:answer.find(b"\r\n\r\n") + 2].lower()
+    if b"\r\nconnection:" in head:
+        return answer
+    line_end = answer.index(b"\r\n") + 2
+    return answer[:line_end] + b"connection: close\r\n" + answer[line_end:]
