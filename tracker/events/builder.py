@@ -162,6 +162,33 @@ class BuilderRules:
         """The input names the field table knows (the very key objects of its dict)."""
         return tuple(self._fields)
 
+    @property
+    def plain_fields(self) -> dict[str, tuple[str, str, bool]]:
+        """{input name: (column, kind, is_alias)} of the fields taken as given
+        once their type is checked: kind "text" (a text column), "count" or
+        "object" (params). The compiled single-event path reads only these."""
+        kinds = {None: "text", to_count: "count", to_object: "object"}
+        return {name: (column, kinds[convert], alias)
+                for name, (column, convert, alias) in self._fields.items() if convert in kinds}
+
+    @property
+    def personal_names(self) -> tuple[str, ...]:
+        """Fields that become keyed hashes, also when found inside `params`."""
+        return tuple(_PERSONAL)
+
+    @property
+    def max_params_bytes(self) -> int:
+        return self._config.max_params_bytes
+
+    @property
+    def cookieless(self) -> bool:
+        """Whether every event takes the cookieless form (config `cookieless`)."""
+        return self._config.cookieless
+
+    @property
+    def max_field_chars(self) -> int:
+        return self._config.max_field_chars
+
     # EventCore hooks
 
     def _text(self, name: str, value: Any) -> str:

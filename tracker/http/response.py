@@ -152,6 +152,11 @@ class PrebuiltResponse:
         derived._bytes = b""
         return derived
 
+    def split(self) -> tuple[bytes, bytes]:
+        """The kept-alive HTTP/1.1 answer's bytes before its date line and after
+        it, for code that writes the answer itself (tracker/_fast/oneevent)."""
+        return self._head, self._tail
+
     def encode(
         self,
         keep_alive: bool,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 # Seconds; the last bucket (+Inf) is implicit.
@@ -25,6 +26,13 @@ class LatencyHistogram:
         self.count += 1
         self.sum += seconds
 
+    def merge(self, counts: list[int], seconds: float) -> None:
+        """Add observations counted elsewhere: per bucket, and their sum."""
+        for i, count in enumerate(counts):
+            self.counts[i] += count
+        self.count += sum(counts)
+        self.sum += seconds
+
     def to_dict(self) -> dict[str, Any]:
         return {"buckets": list(LATENCY_BUCKETS), "counts": list(self.counts),
                 "count": self.count, "sum": self.sum}
@@ -36,6 +44,16 @@ class RouteCounters:
     def __init__(self) -> None:
         self.requests: dict[tuple[str, int], int] = {}
         self.latency = LatencyHistogram()
+        # Called before an export: code that counts on its own adds its counts.
+        self._flushers: list[Callable[[], None]] = []
+
+    def add_flusher(self, flush: Callable[[], None]) -> None:
+        self._flushers.append(flush)
+
+    def add(self, route: str, status: int, count: int) -> None:
+        """Requests counted elsewhere (their latency goes to `latency.merge`)."""
+        key = (route, status)
+        self.requests[key] = self.requests.get(key, 0) + count
 
     def record(self, route: str, status: int, seconds: float) -> None:
         key = (route, status)
@@ -47,6 +65,8 @@ class RouteCounters:
         latency.sum += seconds
 
     def to_dict(self) -> dict[str, Any]:
+        for flush in self._flushers:
+            flush()
         return {
             "requests": [{"route": r, "status": s, "count": n}
                          for (r, s), n in sorted(self.requests.items())],

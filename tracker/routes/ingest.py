@@ -88,7 +88,7 @@ class Ingestor:
             return self._syncer.durable()
         if len(payload) < MERGE_BELOW_BYTES:
             # The array's elements, spliced into the table's merged record.
-            self._add_merged(table.table_id, count, payload[1:-1])
+            self.append_encoded(table.table_id, count, payload[1:-1])
         else:
             self._make_room(RECORD_HEAD_SIZE + len(payload))
             self._pending_for(table.table_id).large.append((count, payload))
@@ -101,10 +101,13 @@ class Ingestor:
         the row is encoded straight into the turn's merged record."""
         if not self._grouped:
             return self.append(table, [row])
-        self._add_merged(table.table_id, 1, orjson.dumps(row))
+        self.append_encoded(table.table_id, 1, orjson.dumps(row))
         return None
 
-    def _add_merged(self, table_id: int, count: int, elements: bytes) -> None:
+    def append_encoded(self, table_id: int, count: int, elements: bytes) -> None:
+        """Add `count` rows, already JSON array elements joined by commas, to
+        the turn's merged record of `table_id`. Only for a grouped log (fsync
+        not "always"); raises WalFullError."""
         pending = self._pending.get(table_id)
         # A "," before the elements; or a "[" and the head of a new record.
         opening = pending is None or not pending.merged
@@ -173,6 +176,11 @@ class Ingestor:
             self.commit()
         except Exception:  # kept pending: the commit before the answers fails and logs
             log.debug("wal group append failed; the rows stay pending", exc_info=True)
+
+    @property
+    def grouped(self) -> bool:
+        """Whether rows of a turn are written together (fsync not "always")."""
+        return self._grouped
 
     @property
     def wal_bytes(self) -> int:
