@@ -8,7 +8,8 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
-FAST_MODULES = ["pathpairs", "columns", "ids", "native", "rowjson", "httpreader", "shmcounter", "eventcore", "httpwire"]
+FAST_MODULES = ["pathpairs", "columns", "ids", "native", "rowjson", "httpreader", "shmcounter",
+                "eventcore", "httpwire", "oneevent"]
 
 
 class BuildWithSchema(build_py):

@@ -5,6 +5,9 @@ the environment has TRACKER_NO_EXTENSIONS=1, every name comes from the twins.
 All or nothing, so one process never mixes the two. `USING_EXTENSIONS` tells
 which was picked.
 
+`OneEventPath` (a single event by GET or POST, from the request to its log
+row in one call) has no twin: the general request path is its oracle, and with the twins it is None.
+
 The column buffers and what fills or reads them (`TableBuffer`, `ColumnBatch`,
 `JsonRows`, `encode_block`) are loaded on first use: they bring pyarrow and
 numpy, which only the shipper needs; a worker never touches them and stays
@@ -29,6 +32,7 @@ else:
         from tracker._fast.httpreader import RequestReader
         from tracker._fast.httpwire import header_lines
         from tracker._fast.ids import is_uuid, normalize_uuid, uuid7
+        from tracker._fast.oneevent import OneEventPath
         from tracker._fast.pathpairs import (
             decode_path_pairs,
             decode_query,
@@ -42,6 +46,7 @@ else:
         USING_EXTENSIONS = False
 
 if not USING_EXTENSIONS:
+    OneEventPath = None
     from tracker._fast.eventcore_py import EventCore, host_from_url, host_without_port
     from tracker._fast.httpreader_py import RequestReader
     from tracker._fast.httpwire_py import header_lines
@@ -59,6 +64,7 @@ __all__ = [
     "ColumnBatch",
     "EventCore",
     "JsonRows",
+    "OneEventPath",
     "RequestReader",
     "SharedCounter",
     "TableBuffer",

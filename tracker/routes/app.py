@@ -55,8 +55,16 @@ class TrackerApp:
             "/metrics": ("metrics", ops.metrics, READ_METHODS),
             **(routes or {}),
         }
+        # A single event by GET or POST, the most frequent request, is answered
+        # by compiled code that hands everything else to handle_general. A rate
+        # limit is checked before any route, so it keeps every request general.
+        lane = tracking.one_event_path(counters, self.handle_general) if rate_limit is None \
+            else None
+        self.handle: Callable[[Request], Reply | Awaitable[Reply]] = (
+            lane.handle if lane is not None else self.handle_general)
 
-    def handle(self, request: Request) -> Reply | Awaitable[Reply]:
+    def handle_general(self, request: Request) -> Reply | Awaitable[Reply]:
+        """Any request (`handle` is this, or the compiled path in front of it)."""
         started = perf_counter()
         route, result = self._dispatch(request)
         kind = type(result)

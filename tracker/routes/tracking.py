@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from tracker._fast import decode_url_fields, known_keys
+from tracker._fast import OneEventPath, decode_url_fields, known_keys
 from tracker.consent import ConsentGate, effective_cflags
 from tracker.events import ClientIpResolver, EventBuilder, FieldError, RequestContext
+from tracker.events.cookies import COOKIE_PARTS
 from tracker.geo import GeoIp
-from tracker.http import PrebuiltResponse, Request, Response
+from tracker.http import HttpDate, PrebuiltResponse, Request, Response
+from tracker.metrics.registry import LATENCY_BUCKETS, RouteCounters
 from tracker.model.tables import EVENTS
 from tracker.routes.body import BodyError, decompress, parse_events
 from tracker.routes.cors import CorsPolicy
@@ -55,6 +57,29 @@ class TrackingRoutes:
         self._no_content = PrebuiltResponse(Response.empty(204, fixed))
         self._plain = geo is None and constant is not None  # see _one_event
         self._gif = PrebuiltResponse(Response.raw(200, "image/gif", TRANSPARENT_GIF, fixed))
+
+    def one_event_path(self, counters: RouteCounters,
+                       fallback: Callable[[Request], Any]) -> Any:
+        """The compiled path for a single event by GET or POST
+        (tracker/_fast/oneevent.pyx), or None where its answers could differ
+        from the general path's: with the twins, GeoIP, reflected CORS,
+        cookieless events, or a log that syncs each append. `fallback`
+        answers what it does not take."""
+        builder = self._builder
+        if (OneEventPath is None or not self._plain or builder.cookieless
+                or not self._ingest.grouped):
+            return None
+        path = OneEventPath(
+            builder.plain_fields, builder.max_field_chars,
+            max_params_bytes=builder.max_params_bytes, personal_names=builder.personal_names,
+            new_client=builder._new_client, campaign=builder._campaign,  # its hooks
+            resolve_ip=self._ips.resolve, append=self._ingest.append_encoded,
+            table_id=EVENTS.table_id, answers=(self._no_content, self._gif),
+            cookie_parts=COOKIE_PARTS, clock=HttpDate(), wal_full_error=WalFullError,
+            full_answer=wal_full(self._constant_cors), counters=counters,
+            latency_bounds=LATENCY_BUCKETS, fallback=fallback)
+        counters.add_flusher(path.flush_metrics)
+        return path
 
     # -- request context ---------------------------------------------------
 
