@@ -16,14 +16,18 @@ A late send therefore counts against the result, never for it.
 Why not asyncio + uvloop: their timers have millisecond resolution, so sends
 would leave up to 1 ms after their due time, and that error lands in the
 latency being measured against a 2 ms budget. This is one thread on
-non-blocking sockets and epoll: between sends it sleeps with nanosleep (timer
-slack lowered to 1 µs) until the next due time but at least 100 µs, or waits
-in epoll when that is more than a millisecond away. A send is therefore up to
-about 100 µs late, and an answer that arrives during a sleep is read when the
-sleep ends, up to about 100 µs later; both only make the result worse. Pin it
-away from the server (`taskset -c 1`); it takes about half a core at 35k
-requests/s, most of it in system calls (one send and one receive per request,
-as wrk does).
+non-blocking sockets and epoll that never sleeps while requests are due: it
+sends what is due, reads what has arrived (epoll with no timeout) and goes
+round again. It needs a core of its own (`taskset -c 1`, and nothing else
+busy there: loadtest/run.py pauses the shipper while it runs).
+
+Why not sleep between sends: an earlier version slept at least 100 µs with
+nanosleep. On this VM each sleep and wake-up cost more kernel time than the
+sends, so at 45k requests/s it needed the whole core, fell behind by tens of
+milliseconds (its own sends late against a bare server that answers at once:
+p99 1.7-4.9 ms), and under SCHED_FIFO the kernel's real-time throttling
+stopped it for 50 ms once a second. Spinning, it measured p99 0.54 ms
+against the bare server at 45k requests/s.
 
 The request is the one in wrk/get_event.lua (path and headers read from it),
 so this measures the same work as the full-load scenario.
@@ -32,8 +36,6 @@ so this measures the same work as the full-load scenario.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import json
 import re
 import select
@@ -47,13 +49,6 @@ from pathlib import Path
 import httptools
 
 HERE = Path(__file__).resolve().parent
-PR_SET_TIMERSLACK = 29
-# Sends go out in small groups at least this far apart: one wake-up per request
-# would spend most of the core on system calls. A request is then sent at most
-# this late, and that delay counts in its latency.
-MIN_SLEEP = 100e-6
-
-
 def request_bytes(lua: Path, port: int) -> bytes:
     """The GET request a wrk script describes (`wrk.path` and `wrk.headers[...]`)."""
     text = lua.read_text()
@@ -120,12 +115,6 @@ class Recorder:
             self.latencies.append(received_at - due)
 
 
-def lower_timer_slack() -> None:
-    # The default 50 µs slack would make every short sleep overshoot by that much.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_TIMERSLACK, 1000, 0, 0, 0)
-
-
 def run(port: int, rate: float, seconds: float, connections: int, warmup: float,
         lua: Path) -> dict:
     request = request_bytes(lua, port)
@@ -135,12 +124,12 @@ def run(port: int, rate: float, seconds: float, connections: int, warmup: float,
     poller = select.epoll()
     for fd in by_fd:
         poller.register(fd, select.EPOLLIN)
-    lower_timer_slack()
     start = time.perf_counter() + 0.01
     recorder.window_start, recorder.window_end = start + warmup, start + seconds
     total = int(seconds * rate)
     interval = 1.0 / rate
     sent = 0
+    waiting: list[Connection] = []
     max_send_delay = 0.0
     give_up = start + seconds + 5.0
     while recorder.answered < total:
@@ -152,18 +141,21 @@ def run(port: int, rate: float, seconds: float, connections: int, warmup: float,
             if sent > 0:
                 max_send_delay = max(max_send_delay, now - (start + sent * interval))
             for i in range(sent, due_now):
-                conns[i % connections].queue(request, start + i * interval)
+                conn = conns[i % connections]
+                if not conn.out:
+                    waiting.append(conn)
+                conn.queue(request, start + i * interval)
             sent = due_now
-        for c in conns:
-            c.flush()
+        if waiting:  # only the connections with something to send
+            for c in waiting:
+                c.flush()
+            waiting = [c for c in waiting if c.out]
         for fd, _ in poller.poll(0):
             by_fd[fd].read()
         wait = (start + sent * interval) - time.perf_counter() if sent < total else 0.001
-        if wait >= 0.002:
+        if wait >= 0.002:  # only before the start: from then on, round again at once
             for fd, _ in poller.poll(wait - 0.001):
                 by_fd[fd].read()
-        elif wait > 0:
-            time.sleep(max(wait, MIN_SLEEP))
     for c in conns:
         c.sock.close()
     measured = sorted(recorder.latencies)

@@ -1,10 +1,17 @@
 """`make loadtest`: tracker against the bare uvloop + httptools ceiling, in one run.
 
 Layout on a 2-core machine: the server under test (the bare server, or the
-tracker worker) is pinned to CPU 0 and wrk to CPU 1, so each run gets the same
-cores. The tracker's shipper is pinned to CPU 1 too, beside wrk: it delivers
-while the load runs, and the report says how far behind it was when the load
-stopped and how fast it then drained.
+tracker worker) is pinned to CPU 0 and the load generator to CPU 1, so each
+run gets the same cores. The tracker's shipper is pinned to CPU 1 too. During
+the single-event loads it is paused (SIGSTOP): there the generator needs all
+of CPU 1, as it has it against the bare server. (Once the tracker answered
+~90k requests/s, a shipper delivering beside wrk took enough of CPU 1 that
+wrk, not the worker, set the rate: the worker was 18% idle.) When the load
+stops the shipper resumes, and the report says how fast it drained the
+backlog. During the batch load wrk is nearly idle, so the shipper runs, as
+it would in production, and keeps handing retired log segments back to the
+writer for reuse. `--shipper-running` never pauses it. Both working at full
+single-event load, unpinned, is `make loadtest-sustained` (loadtest/sustained.py).
 
 Printed per scenario: events/s acknowledged, requests/s, p50/p99 latency, and
 at the end the ratio of tracker to the bare server for single events. After
@@ -20,6 +27,7 @@ there exactly once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -32,7 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -172,6 +180,33 @@ class Tracker:
             time.sleep(0.1)
         raise RuntimeError("the worker did not publish its state")
 
+    @contextlib.contextmanager
+    def shipper_paused(self, paused: bool = True) -> Iterator[None]:
+        """The shipper stopped (SIGSTOP) inside the block, when `paused`; the
+        worker goes on appending to its log, and the shipper catches up after.
+        On leaving, waits for the shipper to publish its state again: until
+        then /health shows the lag from before the pause."""
+        pids = [pid for pid in self._children() if pid != self.worker_pid] if paused else []
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        if pids:
+            self._wait_for_shipper_state(time.time())
+
+    def _wait_for_shipper_state(self, after: float, timeout: float = 30) -> None:
+        path = self.data_dir / "run" / "shipper.json"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                if json.loads(path.read_text())["updated_at_ms"] > after * 1000:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the shipper did not publish its state after resuming")
+
     def received(self) -> int:
         return int(get_json(self.port, "/metrics?format=json")["events_received_total"])
 
@@ -232,13 +267,13 @@ class DeliverySampler(threading.Thread):
             return float("nan")
         return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
-    def backlog_rate(self, load_end: float) -> tuple[float, float]:
+    def backlog_rate(self, start: float) -> tuple[float, float]:
         """Delivery rate after the load while a backlog remained, and its duration.
 
         The window ends at the first sample whose lag is below one full batch:
         what is left then is a partial batch that waits for MaxBatchTime by design.
         """
-        after = [s for s in self.samples if s[0] >= load_end]
+        after = [s for s in self.samples if s[0] >= start]
         if not after or after[0][2] < BATCH_ROWS:
             return float("nan"), 0.0
         end = next((s for s in after if s[2] < BATCH_ROWS), after[-1])
@@ -275,6 +310,8 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--shipper-running", action="store_true",
+                    help="let the shipper deliver during the loads, beside the generator")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install wrk)", file=sys.stderr)
@@ -301,7 +338,7 @@ def main() -> int:
     try:
         wait_port(bare_port)
         measure_bare()
-        ratios = run_tracker(args, results, measure_bare)
+        ratios = run_tracker(args, results, measure_bare, bare_port)
     finally:
         bare.terminate()
         bare.wait()
@@ -316,7 +353,7 @@ def main() -> int:
 
 
 def run_tracker(args: argparse.Namespace, results: dict,
-                measure_bare: Callable[[], float]) -> dict[str, float]:
+                measure_bare: Callable[[], float], bare_port: int) -> dict[str, float]:
     """The tracker scenarios, each checked for delivery; `measure_bare` runs the
     bare server again (returning its req/s) after each single-event scenario.
     Returns the single-event ratios to the bare runs on either side."""
@@ -331,9 +368,11 @@ def run_tracker(args: argparse.Namespace, results: dict,
             runs = [("tracker: GET path pairs", "get_event.lua", 1, "get"),
                     ("tracker: POST JSON", "post_event.lua", 1, "post"),
                     ("tracker: POST 100-event batches", "post_batch.lua", 100, None)]
+            pause = not args.shipper_running
             bare_before = results["bare_runs"][-1]["requests_per_s"]
             for name, script, per_request, ratio_key in runs:
-                res = run_scenario(tracker, name, port, script, args, per_request)
+                res = run_scenario(tracker, name, port, script, args, per_request,
+                                   pause and per_request == 1)
                 results[script.removesuffix(".lua")] = res
                 if ratio_key is not None:
                     bare_after = measure_bare()
@@ -342,7 +381,8 @@ def run_tracker(args: argparse.Namespace, results: dict,
                     bare_before = bare_after
                 if ratio_key == "get":
                     results["get_half_load"] = run_half_load(tracker, port, args,
-                                                             res["requests_per_s"] / 2)
+                                                             res["requests_per_s"] / 2,
+                                                             bare_port)
             results["worker_rss_mb_start"] = round(rss_start, 1)
             total_received = tracker.received()
         finally:
@@ -361,72 +401,92 @@ def run_tracker(args: argparse.Namespace, results: dict,
 
 
 def run_scenario(tracker: Tracker, name: str, port: int, script: str,
-                 args: argparse.Namespace, per_request: int) -> dict:
-    """One wrk load on the tracker, then how the shipper kept up and drained."""
+                 args: argparse.Namespace, per_request: int, pause: bool) -> dict:
+    """One wrk load on the tracker (the shipper paused if `pause`), then how the
+    shipper kept up and drained."""
     before = tracker.received()
     sampler = DeliverySampler(tracker)
     sampler.start()
     load_start = time.monotonic()
-    res = scenario(name, port, script, args.seconds, args.connections, per_request,
-                   tracker.worker_pid)
-    load_end = time.monotonic()
-    res["received_by_server"] = tracker.received() - before
+    with tracker.shipper_paused(pause):
+        res = scenario(name, port, script, args.seconds, args.connections, per_request,
+                       tracker.worker_pid)
+        load_end = time.monotonic()
+        res["received_by_server"] = tracker.received() - before
+    resumed = time.monotonic()  # a paused shipper's state is fresh again from here
+    res["shipper_paused"] = pause
     res["lag_at_end"] = tracker.lag()
     res["worker_rss_mb"] = round(rss_mb(tracker.worker_pid), 1)
     drain_s = tracker.wait_drained()
     sampler.stop.set()
     sampler.join()
     during = sampler.rate_between(load_start, load_end)
-    backlog, backlog_s = sampler.backlog_rate(load_end)
+    backlog, backlog_s = sampler.backlog_rate(resumed)
     res.update(drain_seconds=round(drain_s, 2),
                delivered_per_s_during_load=round(during),
                delivered_per_s_backlog=None if backlog != backlog else round(backlog),
                backlog_seconds=round(backlog_s, 2))
     backlog_text = (f"{backlog:,.0f} events/s over {backlog_s:.1f}s"
                     if backlog == backlog else "no backlog of a full batch")
-    print(f"    received {res['received_by_server']:,}; shipper delivered "
-          f"{during:,.0f} events/s during the load, lag at the end "
+    during_text = ("paused during the load" if res["shipper_paused"]
+                   else f"delivered {during:,.0f} events/s during the load")
+    print(f"    received {res['received_by_server']:,}; shipper {during_text}, lag at the end "
           f"{res['lag_at_end']:,}; draining the backlog: {backlog_text}; "
           f"lag 0 after {drain_s:.1f}s; worker RSS {res['worker_rss_mb']} MB", flush=True)
     return res
 
 
-def run_half_load(tracker: Tracker, port: int, args: argparse.Namespace, rate: float) -> dict:
-    """The GET load again at `rate` requests/s (half the full-load rate), open loop.
-
-    wrk cannot hold a rate without hiding stalls (see loadtest/openloop.py), so
-    the open-loop generator runs on LOAD_CPU in wrk's place; latency is taken
-    from each request's due time. The shipper shares LOAD_CPU and delivers in
-    bursts of many milliseconds; at normal priority the generator waited behind
-    them (sends up to 37 ms late), which measured the shipper, not the worker.
-    So it runs SCHED_FIFO when we may (root): it sleeps between sends, and it
-    stands in for clients that would not share a core with the shipper. The
-    shipper then falls behind during this scenario and catches up after it."""
-    before = tracker.received()
-    realtime = ["chrt", "-f", "10"] if os.geteuid() == 0 else []
-    cmd = [*realtime, "taskset", "-c", LOAD_CPU, PYTHON, str(HERE / "openloop.py"), str(port),
+def open_loop(port: int, rate: float, args: argparse.Namespace) -> dict:
+    """loadtest/openloop.py against `port` at `rate` GET requests/s, on LOAD_CPU."""
+    cmd = ["taskset", "-c", LOAD_CPU, PYTHON, str(HERE / "openloop.py"), str(port),
            "--rate", str(round(rate)), "--seconds", str(args.seconds + 1), "--warmup", "1",
            "--connections", str(args.connections)]
     out = subprocess.run(cmd, capture_output=True, text=True)
     if not out.stdout.strip():
         raise RuntimeError(f"openloop.py failed: {out.stderr.strip()[-500:]}")
-    res = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def print_open_loop(res: dict, how: str) -> None:
+    print(f"  {res['scenario']:<40} target {res['target_per_s']:,} req/s, achieved "
+          f"{res['achieved_per_s']:,} req/s (open loop, {res['connections']} connections"
+          f"{how})  p50 {res['p50_ms']:.2f} ms  p99 {res['p99_ms']:.2f} ms"
+          f"  p99.9 {res['p999_ms']:.2f} ms  max {res['max_ms']:.2f} ms"
+          f"  non-2xx {res['non_2xx']}  unanswered {res['unanswered']}", flush=True)
+
+
+def run_half_load(tracker: Tracker, port: int, args: argparse.Namespace, rate: float,
+                  bare_port: int) -> dict:
+    """The GET load again at `rate` requests/s (half the full-load rate), open loop,
+    then the same against the bare server: the generator's own floor.
+
+    wrk cannot hold a rate without hiding stalls (see loadtest/openloop.py), so
+    the open-loop generator runs on LOAD_CPU in wrk's place; latency is taken
+    from each request's due time. It spins rather than sleeps, so it needs
+    LOAD_CPU to itself: the shipper is paused (an earlier version ran the
+    generator SCHED_FIFO beside the shipper; spinning under SCHED_FIFO gets it
+    throttled by the kernel for 50 ms a second). At these rates the generator
+    is itself near the end of its core, so its latency against the bare
+    server, which answers at once, is printed beside the tracker's."""
+    before = tracker.received()
+    with tracker.shipper_paused(not args.shipper_running):
+        res = open_loop(port, rate, args)
+        received = tracker.received() - before
     res["scenario"] = "tracker: GET at half the full-load rate"
-    res["generator_priority"] = "SCHED_FIFO 10" if realtime else "normal"
+    res["shipper_paused"] = not args.shipper_running
     res["answered_events"] = res["answered"] - res["non_2xx"]
-    res["received_by_server"] = tracker.received() - before
+    res["received_by_server"] = received
     res["lag_at_end"] = tracker.lag()
     res["worker_rss_mb"] = round(rss_mb(tracker.worker_pid), 1)
     res["drain_seconds"] = round(tracker.wait_drained(), 2)
-    print(f"  {res['scenario']:<40} target {res['target_per_s']:,} req/s, achieved "
-          f"{res['achieved_per_s']:,} req/s (open loop, {res['connections']} connections, "
-          f"{res['generator_priority']})"
-          f"  p50 {res['p50_ms']:.2f} ms  p99 {res['p99_ms']:.2f} ms"
-          f"  p99.9 {res['p999_ms']:.2f} ms  max {res['max_ms']:.2f} ms"
-          f"  non-2xx {res['non_2xx']}  unanswered {res['unanswered']}", flush=True)
+    print_open_loop(res, ", shipper " + ("paused" if res["shipper_paused"] else "running"))
     print(f"    received {res['received_by_server']:,}; latest send "
           f"{res['max_send_delay_ms']:.2f} ms after its due time; lag at the end "
           f"{res['lag_at_end']:,}, 0 after {res['drain_seconds']:.1f}s", flush=True)
+    floor = open_loop(bare_port, rate, args)
+    floor["scenario"] = "bare: GET at the same rate"
+    print_open_loop(floor, "")
+    res["bare_at_same_rate"] = floor
     return res
 
 
