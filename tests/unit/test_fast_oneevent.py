@@ -333,6 +333,9 @@ def test_posted_objects_in_scope_match_the_general_path(stack, body):
     post({"params": {"x": "y" * 20000}}),
     post({"params": [1]}),
     post(b'{"ename": "\\ud800"}'),  # a lone surrogate
+    post(b' {"batch": [], "ename": "x"}'),  # left to the general path unparsed
+    post({"ename": "x", "tid": "y" * 9000}),  # a large body too
+    post({"ename": "x", "params": {"p": "y" * 9000}}, {"content-type": "text/plain"}),
 ], ids=lambda r: f"{r.path} {r.headers.get('content-type')} {r.body[:30]!r}")
 def test_posted_requests_out_of_scope_go_the_general_way(stack, request_):
     assert not compare(stack, request_)

@@ -21,7 +21,8 @@ answered exactly as before. In scope:
   alias; valid keys, escapes and UTF-8; at most MAX_PAIRS pairs in the path
   and in the query; values within the length limit;
 - POST to /tr/v1/tr/ or /tr/v1/img/ without a query, a JSON (or text/plain)
-  body without Content-Encoding holding one object whose fields are text
+  body of at most MAX_POSTED_BYTES without Content-Encoding, not starting
+  with a "batch" key, holding one object whose fields are text
   (strings within the limit), counts (vp_w, vp_h, cflags: integers from 0
   to 2^63-1) or `params` (a non-empty object without personal fields, whose
   JSON is within its limit), or null;
@@ -70,6 +71,7 @@ cdef enum:
     KIND_TR = 0
     KIND_IMG = 1
     CLIENT_CACHE_ENTRIES = 8192
+    MAX_POSTED_BYTES = 8192  # larger bodies are batches, or rare: the general path's
     BUCKETS = 15  # the latency histogram's, +Inf included
 
 MAX_PAIRS = MAX_PAIRS_C
@@ -413,8 +415,8 @@ cdef class OneEventPath:
         if headers.get("content-encoding"):
             return None
         body = request.body
-        if type(body) is not bytes or not body or (<bytes>body).isspace():
-            return None
+        if type(body) is not bytes or not _looks_like_one_event(<bytes>body):
+            return None  # not parsed twice: the general path parses it
         try:
             posted = loads(body)
         except JSONDecodeError:
@@ -691,6 +693,25 @@ cdef class OneEventPath:
             self._counters.latency.merge(counts, self._latency_sum)
         memset(self._bucket_counts, 0, sizeof(self._bucket_counts))
         self._latency_sum = 0.0
+
+
+cdef bint _looks_like_one_event(bytes body):
+    """Whether a posted body may be one event object: small, an object, and not
+    starting with a "batch" key. Checked before parsing, so that a batch is
+    parsed once (by the general path), not twice; the parsed object is then
+    checked for what this misses."""
+    cdef Py_ssize_t size = len(body), i = 0
+    cdef const char* data = PyBytes_AS_STRING(body)
+    if size > MAX_POSTED_BYTES:
+        return False
+    while i < size and (data[i] == 32 or data[i] == 9 or data[i] == 10 or data[i] == 13):
+        i += 1
+    if i == size or data[i] != 123:  # '{'
+        return False
+    i += 1
+    while i < size and (data[i] == 32 or data[i] == 9 or data[i] == 10 or data[i] == 13):
+        i += 1
+    return not (size - i >= 7 and memcmp(data + i, b'"batch"', 7) == 0)
 
 
 cdef double _seconds_since(timespec* started):
