@@ -405,6 +405,7 @@ def run_scenario(tracker: Tracker, name: str, port: int, script: str,
     """One wrk load on the tracker (the shipper paused if `pause`), then how the
     shipper kept up and drained."""
     before = tracker.received()
+    lag_before = tracker.lag()
     sampler = DeliverySampler(tracker)
     sampler.start()
     load_start = time.monotonic()
@@ -415,7 +416,8 @@ def run_scenario(tracker: Tracker, name: str, port: int, script: str,
         res["received_by_server"] = tracker.received() - before
     resumed = time.monotonic()  # a paused shipper's state is fresh again from here
     res["shipper_paused"] = pause
-    res["lag_at_end"] = tracker.lag()
+    # Paused, the shipper delivered nothing: what it owes is all that came in.
+    res["lag_at_end"] = lag_before + res["received_by_server"] if pause else tracker.lag()
     res["worker_rss_mb"] = round(rss_mb(tracker.worker_pid), 1)
     drain_s = tracker.wait_drained()
     sampler.stop.set()
@@ -469,6 +471,7 @@ def run_half_load(tracker: Tracker, port: int, args: argparse.Namespace, rate: f
     is itself near the end of its core, so its latency against the bare
     server, which answers at once, is printed beside the tracker's."""
     before = tracker.received()
+    lag_before = tracker.lag()
     with tracker.shipper_paused(not args.shipper_running):
         res = open_loop(port, rate, args)
         received = tracker.received() - before
@@ -476,7 +479,7 @@ def run_half_load(tracker: Tracker, port: int, args: argparse.Namespace, rate: f
     res["shipper_paused"] = not args.shipper_running
     res["answered_events"] = res["answered"] - res["non_2xx"]
     res["received_by_server"] = received
-    res["lag_at_end"] = tracker.lag()
+    res["lag_at_end"] = lag_before + received if res["shipper_paused"] else tracker.lag()
     res["worker_rss_mb"] = round(rss_mb(tracker.worker_pid), 1)
     res["drain_seconds"] = round(tracker.wait_drained(), 2)
     print_open_loop(res, ", shipper " + ("paused" if res["shipper_paused"] else "running"))
