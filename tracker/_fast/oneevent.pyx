@@ -39,6 +39,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.dict cimport PyDict_GetItem
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject
+from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcmp, memcpy, memset
 from posix.time cimport CLOCK_MONOTONIC, CLOCK_REALTIME, clock_gettime, timespec
@@ -123,7 +124,7 @@ cdef class OneEventPath:
     cdef object _wal_full_error, _full_answer, _counters
     cdef int _table_id
     cdef dict _clients
-    cdef object _last_peer, _last_ip
+    cdef dict _peer_ips  # socket peer -> client address, for requests without proxy headers
     cdef object _last_ip_key, _last_ua, _last_al
     cdef ClientColumns _last_client
     # Answers: per kind the bytes before the cookies and after the date line;
@@ -209,6 +210,7 @@ cdef class OneEventPath:
         self._full_answer = full_answer
         self._counters = counters
         self._clients = {}
+        self._peer_ips = {}
         self._heads = tuple([answer.split()[0] for answer in answers])
         self._tails = tuple([answer.split()[1] for answer in answers])
         cookies = []
@@ -357,7 +359,7 @@ cdef class OneEventPath:
         cdef Py_ssize_t key_length, value_length, chars
         cdef int number = 0, entry
         cdef unsigned char key[MAX_KEY_LENGTH]
-        cdef unsigned char* value
+        cdef const unsigned char* value
         while True:
             while pos < size and raw[pos] == sep:
                 pos += 1
@@ -391,14 +393,15 @@ cdef class OneEventPath:
             entry = self._entry(key, key_length)
             if entry < 0 or self._slot_kind[self._name_slot[entry]] != TEXT:
                 return -1  # not a text field: the general path's
-            value = self._values + used
-            value_length = _unescape(raw + value_start, value_end - value_start, value, is_query)
+            value_length = _unescape(raw + value_start, value_end - value_start,
+                                     self._values + used, is_query, &value)
             if value_length < 0:
                 return -1
             chars = _utf8_chars(value, value_length)
             if chars < 0:
                 return -1
-            used += value_length
+            if value != raw + value_start:
+                used += value_length  # decoded into _values
             if self._seen[entry]:
                 continue  # a repeated key: the first one counts
             self._seen[entry] = 1
@@ -545,14 +548,16 @@ cdef class OneEventPath:
         forwarded = headers.get("x-forwarded-for")
         real_ip = headers.get("x-real-ip")
         peer = request.peer_ip
-        if forwarded is None and real_ip is None:
-            if peer is self._last_peer:
-                return self._last_ip
-            ip = self._resolve(peer, None, None)
-            self._last_peer = peer
-            self._last_ip = ip
-            return ip
-        return self._resolve(peer, forwarded, real_ip)
+        if forwarded is not None or real_ip is not None:
+            return self._resolve(peer, forwarded, real_ip)
+        cdef PyObject* found = PyDict_GetItem(self._peer_ips, peer)
+        if found is not NULL:
+            return <object>found
+        ip = self._resolve(peer, None, None)  # depends on the peer alone
+        if len(self._peer_ips) >= CLIENT_CACHE_ENTRIES:
+            self._peer_ips.clear()
+        self._peer_ips[peer] = ip
+        return ip
 
     cdef ClientColumns _client(self, ip, user_agent, language):
         if ip is self._last_ip_key and user_agent is self._last_ua and language is self._last_al:
@@ -574,16 +579,14 @@ cdef class OneEventPath:
         return client
 
     cdef ClientColumns _encode_client(self, ip, user_agent, language):
-        import orjson  # once per distinct client
-
         stored_ip, iphash, defaults = self._new_client(ip, user_agent, language)
         fixed = []
         by_slot = []
         if stored_ip is not None:
-            fixed.append(b"," + orjson.dumps({"ip": stored_ip})[1:-1])
-        fixed.append(b"," + orjson.dumps({"iphash": iphash})[1:-1])
+            fixed.append(_json_member("ip", stored_ip))
+        fixed.append(_json_member("iphash", iphash))
         for column, value in defaults:
-            piece = b"," + orjson.dumps({column: value})[1:-1]
+            piece = _json_member(column, value)
             slot = self._slot_of.get(column)
             if slot is None:
                 fixed.append(piece)
@@ -714,6 +717,12 @@ cdef bint _looks_like_one_event(bytes body):
     return not (size - i >= 7 and memcmp(data + i, b'"batch"', 7) == 0)
 
 
+cdef bytes _json_member(str name, value):
+    """',"name":<value as JSON>' (what a row's JSON holds for the column)."""
+    cdef bytes whole = dumps({name: value})  # {"name":...}
+    return b"," + whole[1:len(whole) - 1]
+
+
 cdef double _seconds_since(timespec* started):
     cdef timespec now
     clock_gettime(CLOCK_MONOTONIC, &now)
@@ -748,17 +757,26 @@ cdef Py_ssize_t _put_int(char* out, long long value):
 cdef const char* HEX = b"0123456789abcdef"
 
 
+# Bytes a JSON string cannot hold as they are: control characters, '"' and '\'.
+cdef unsigned char NEEDS_ESCAPE[256]
+for _byte in range(256):
+    NEEDS_ESCAPE[_byte] = _byte < 32 or _byte == 34 or _byte == 92
+
+
 cdef Py_ssize_t _escape(char* out, const unsigned char* text, Py_ssize_t size):
     """`text` (valid UTF-8) as the inside of a JSON string; at most 6 bytes per byte."""
     cdef Py_ssize_t i, n = 0
     cdef unsigned char c
     for i in range(size):
         c = text[i]
-        if c == 34 or c == 92:  # '"' '\'
+        if not NEEDS_ESCAPE[c]:
+            out[n] = c
+            n += 1
+        elif c == 34 or c == 92:  # '"' '\'
             out[n] = 92
             out[n + 1] = c
             n += 2
-        elif c < 32:
+        else:
             out[n] = 92
             out[n + 1] = 117  # 'u'
             out[n + 2] = 48
@@ -766,9 +784,6 @@ cdef Py_ssize_t _escape(char* out, const unsigned char* text, Py_ssize_t size):
             out[n + 4] = HEX[c >> 4]
             out[n + 5] = HEX[c & 15]
             n += 6
-        else:
-            out[n] = c
-            n += 1
     return n
 
 
@@ -783,11 +798,20 @@ cdef inline int _hex_value(unsigned char c) noexcept nogil:
 
 
 cdef Py_ssize_t _unescape(const unsigned char* s, Py_ssize_t n, unsigned char* out,
-                          bint plus_is_space):
-    """Percent-decode s[:n] into out (the URL decoder's rules); -1 on a bad escape."""
+                          bint plus_is_space, const unsigned char** result):
+    """Percent-decode s[:n] (the URL decoder's rules): its length, and in
+    `result` s itself when nothing is escaped, else `out`; -1 on a bad escape."""
     cdef Py_ssize_t i = 0, j = 0
     cdef int hi, lo
     cdef unsigned char c
+    while i < n and s[i] != 37 and not (plus_is_space and s[i] == 43):  # '%' '+'
+        i += 1
+    result[0] = s
+    if i == n:
+        return n
+    result[0] = out
+    memcpy(out, s, i)
+    j = i
     while i < n:
         c = s[i]
         if c == 37:  # '%'
@@ -844,6 +868,13 @@ cdef Py_ssize_t _utf8_chars(const unsigned char* s, Py_ssize_t n):
     cdef Py_ssize_t i = 0, chars = 0
     cdef unsigned char c, lo, hi
     cdef int follow, j
+    cdef uint64_t word
+    while i + 8 <= n:  # ASCII, eight bytes at a time
+        memcpy(&word, s + i, 8)
+        if word & 0x8080808080808080ULL:
+            break
+        i += 8
+    chars = i
     while i < n:
         c = s[i]
         chars += 1
