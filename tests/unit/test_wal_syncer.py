@@ -1,4 +1,5 @@
 import asyncio
+import os
 import threading
 
 import pytest
@@ -169,3 +170,33 @@ def test_never_does_not_fsync(tmp_path):
 def test_invalid_policy_is_refused(tmp_path):
     with pytest.raises(ValueError):
         Syncer(make_writer(tmp_path, "never"), "often", 50)
+
+
+def test_always_covers_records_of_a_segment_rolled_before_the_fsync(tmp_path, monkeypatch):
+    w = WalWriter(tmp_path, 0, "always", segment_bytes=1024)
+    w.open()
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def record(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr("tracker.wal.writer.os.fdatasync", record)
+
+    async def main() -> int:
+        syncer = Syncer(w, "always", 50)
+        syncer.start(asyncio.get_running_loop())
+        w.append(1, 1, b"[0]")
+        first = w._fd
+        durable = syncer.durable()
+        while w.current_segment == 1:  # the segment rolls before the group fsync runs
+            w.append(1, 1, b"[1]")
+        assert first not in synced
+        await durable
+        assert first in synced  # the waiter's record is durable
+        await syncer.stop()
+        return first
+
+    asyncio.run(main())
+    w.close()

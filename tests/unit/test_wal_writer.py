@@ -276,6 +276,88 @@ def test_sync_from_another_thread_while_rolling(tmp_path):
     assert [p for _, _, p in read_all(tmp_path)] == [payload(i) for i in range(2000)]
 
 
+def synced_fds(monkeypatch: pytest.MonkeyPatch, fail: list[int] | None = None) -> list[int]:
+    """Record every fd the writer fdatasyncs; an fd in `fail` fails once."""
+    seen: list[int] = []
+    real = os.fdatasync
+
+    def record(fd: int) -> None:
+        if fail and fd in fail:
+            fail.remove(fd)
+            raise OSError(5, "simulated I/O error")
+        seen.append(fd)
+        real(fd)
+
+    monkeypatch.setattr("tracker.wal.writer.os.fdatasync", record)
+    return seen
+
+
+def test_a_roll_leaves_the_old_segments_sync_to_the_next_sync(tmp_path, monkeypatch):
+    w = WalWriter(tmp_path, 0, "interval", segment_bytes=1024)
+    w.open()
+    w.append(1, 1, payload(0))
+    old_fd = w._fd
+    synced = synced_fds(monkeypatch)
+    i = 1
+    while w.current_segment == 1:
+        w.append(1, 1, payload(i))
+        i += 1
+    assert old_fd not in synced  # the appending thread did not wait for the old segment
+    assert w.dirty
+    os.fstat(old_fd)  # still open: the sync needs it
+    synced.clear()
+    w.sync()
+    assert synced == [old_fd, w._fd]  # older records first
+    with pytest.raises(OSError):
+        os.fstat(old_fd)  # closed once synced
+    assert not w.dirty
+    w.close()
+    assert [p for _, _, p in read_all(tmp_path)] == [payload(n) for n in range(i)]
+
+
+def test_a_failed_sync_keeps_the_rolled_segment_for_the_next(tmp_path, monkeypatch):
+    w = WalWriter(tmp_path, 0, "interval", segment_bytes=1024)
+    w.open()
+    w.append(1, 1, payload(0))
+    old_fd = w._fd
+    while w.current_segment == 1:
+        w.append(1, 1, payload(1))
+    synced = synced_fds(monkeypatch, fail=[old_fd])
+    with pytest.raises(OSError):
+        w.sync()
+    assert w.dirty and synced == []
+    w.sync()
+    assert synced == [old_fd, w._fd]
+    w.close()
+
+
+def test_close_syncs_rolled_segments_too(tmp_path, monkeypatch):
+    w = WalWriter(tmp_path, 0, "interval", segment_bytes=1024)
+    w.open()
+    w.append(1, 1, payload(0))
+    old_fd = w._fd
+    while w.current_segment == 1:
+        w.append(1, 1, payload(1))
+    synced = synced_fds(monkeypatch)
+    current = w._fd
+    w.close()
+    assert synced == [old_fd, current]
+
+
+def test_never_closes_a_rolled_segment_at_once(tmp_path, monkeypatch):
+    w = WalWriter(tmp_path, 0, "never", segment_bytes=1024)
+    w.open()
+    w.append(1, 1, payload(0))
+    old_fd = w._fd
+    synced = synced_fds(monkeypatch)
+    while w.current_segment == 1:
+        w.append(1, 1, payload(1))
+    with pytest.raises(OSError):
+        os.fstat(old_fd)
+    w.close()
+    assert synced == []
+
+
 CHILD = textwrap.dedent(
     """
     import os, signal, sys

@@ -88,6 +88,9 @@ class WalWriter:
         self._lock = threading.Lock()
         self._syncs_running = 0
         self._retired_fds: list[int] = []  # closed once no sync uses them
+        # Rolled segments whose last writes the next sync() makes durable: the
+        # roll does not wait for the disk on the appending (event loop) thread.
+        self._unsynced_fds: list[int] = []
 
     # -- properties -----------------------------------------------------
 
@@ -185,7 +188,11 @@ class WalWriter:
             self._stale_end = stale_end
             self._started = time.monotonic()
             if old_fd >= 0:
-                if self._syncs_running:
+                if self._dirty and self.fsync != "never":
+                    # Waiters of the Syncer may wait for records in the old
+                    # segment: the next sync covers it, then closes it.
+                    self._unsynced_fds.append(old_fd)
+                elif self._syncs_running:
                     self._retired_fds.append(old_fd)
                 else:
                     os.close(old_fd)
@@ -193,13 +200,9 @@ class WalWriter:
 
     def _roll(self) -> None:
         # A finished segment ends at its last record (the reader's "torn tail"
-        # warning relies on it), and keeps no old events.
+        # warning relies on it), and keeps no old events. Its unsynced writes
+        # stay dirty (self._dirty): _start_segment hands it to the next sync.
         self._cut_stale_tail()
-        # Waiters of the Syncer may be waiting for records in the old segment,
-        # and the next sync only covers the new one: make the old one durable now.
-        if self.fsync != "never" and self._dirty:
-            self._dirty = False
-            os.fdatasync(self._fd)
         self._start_segment(self._seq + 1)
 
     def close(self) -> None:
@@ -209,13 +212,13 @@ class WalWriter:
         self._cut_stale_tail()
         if self.fsync != "never":
             self._dirty = False
+            for old in self._take_unsynced():
+                os.fdatasync(old)
+                self._retire(old)
             os.fdatasync(self._fd)
         with self._lock:
             fd, self._fd = self._fd, -1
-            if self._syncs_running:
-                self._retired_fds.append(fd)
-            else:
-                os.close(fd)
+        self._retire(fd)
 
     # -- appends ------------------------------------------------------------
 
@@ -316,11 +319,17 @@ class WalWriter:
             # left for the next sync; one that marked it before is covered.
             self._dirty = False
             fd = self._fd
+            rolled, self._unsynced_fds = self._unsynced_fds, []
             self._syncs_running += 1
         try:
+            while rolled:  # segments rolled since the last sync: older records first
+                os.fdatasync(rolled[0])
+                self._retire(rolled.pop(0))
             os.fdatasync(fd)
         except BaseException:
-            self._dirty = True
+            with self._lock:
+                self._dirty = True
+                self._unsynced_fds[:0] = rolled  # still to be synced, in order
             raise
         finally:
             with self._lock:
@@ -329,6 +338,19 @@ class WalWriter:
                     for old in self._retired_fds:
                         os.close(old)
                     self._retired_fds.clear()
+
+    def _take_unsynced(self) -> list[int]:
+        with self._lock:
+            rolled, self._unsynced_fds = self._unsynced_fds, []
+        return rolled
+
+    def _retire(self, fd: int) -> None:
+        """Close `fd` now, or once no running sync may still use it."""
+        with self._lock:
+            if self._syncs_running:
+                self._retired_fds.append(fd)
+            else:
+                os.close(fd)
 
     def refresh_usage(self) -> None:
         """Recount bytes on disk from the directory (the shipper retires segments)."""
