@@ -187,27 +187,30 @@ class HttpProtocol(asyncio.Protocol):
         server = self._server
         reader = self._reader
         out = self._out
+        handle = self._app.handle
+        responses = server.responses
         was_empty = not out
         while queue and not self._busy and not self._closing and self._upgrade is None:
             request = queue.popleft()
             server.requests_total += 1
             try:
-                reply = self._app.handle(request)
+                reply = handle(request)
             except Exception:
                 reply = self._crashed(request)
-            if (type(reply) is PrebuiltResponse and request.keep_alive
+            kind = type(reply)
+            if (kind is bytes and request.keep_alive and not server.draining
+                    and not reader.finished):
+                # The hot path inline: complete answer bytes (the compiled
+                # single-event path's), the connection kept alive.
+                out.append(reply)
+                responses[reply[9] - 48] += 1  # the status's first digit
+                continue
+            if (kind is PrebuiltResponse and request.keep_alive
                     and request.http_version == "1.1" and request.method != "HEAD"
                     and not server.draining and not reader.finished):
-                # The hot path inline: a constant answer, the connection kept alive.
+                # A constant answer, the connection kept alive.
                 out.append(reply.encode(True, server.clock))
-                server.responses[reply.status // 100] += 1
-                continue
-            if (type(reply) is bytes and request.keep_alive and not server.draining
-                    and not reader.finished):
-                # A complete answer (the compiled GET path's), the connection kept
-                # alive: what _encode would do, inline.
-                out.append(reply)
-                server.responses[reply[9] - 48] += 1  # the status's first digit
+                responses[reply.status // 100] += 1
                 continue
             data = self._encode(request, reply)
             if data is not None:
