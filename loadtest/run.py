@@ -53,6 +53,7 @@ LOAD_CPU = "1"
 # The DuckDB store's default batch (one row group): a smaller lag is a partial
 # batch waiting for MaxBatchTime, not a backlog.
 BATCH_ROWS = 122_880
+WARMUP_SECONDS = 5
 
 
 @dataclass
@@ -365,6 +366,7 @@ def run_tracker(args: argparse.Namespace, results: dict,
         tracker = Tracker(data_dir, port)
         try:
             rss_start = rss_mb(tracker.worker_pid)
+            warm_up(tracker, port, args)
             runs = [("tracker: GET path pairs", "get_event.lua", 1, "get"),
                     ("tracker: POST JSON", "post_event.lua", 1, "post"),
                     ("tracker: POST 100-event batches", "post_batch.lua", 100, None)]
@@ -396,6 +398,18 @@ def run_tracker(args: argparse.Namespace, results: dict,
         print("   every answered event stored exactly once:", "yes" if ok else "NO")
         results["all_stored_once"] = ok
     return ratios
+
+
+def warm_up(tracker: Tracker, port: int, args: argparse.Namespace) -> None:
+    """WARMUP_SECONDS of the GET load, not measured, then until the shipper caught
+    up: the worker's caches (clients, pages' campaign fields) fill, and the log's
+    first segment files are written. On this VM the first pages a process
+    writes cost it several times the kernel time of pages it wrote before
+    (docs/PERFORMANCE.md, session 4), and the bare server, which allocates
+    nothing, never pays that; without this the first scenario alone paid it."""
+    run_wrk(port, "get_event.lua", WARMUP_SECONDS, args.connections)
+    tracker.wait_drained()
+    print(f"  (warm-up: {WARMUP_SECONDS} s of GET load, not measured)", flush=True)
 
 
 def run_scenario(tracker: Tracker, name: str, port: int, script: str,
