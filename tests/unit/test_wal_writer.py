@@ -292,16 +292,24 @@ def synced_fds(monkeypatch: pytest.MonkeyPatch, fail: list[int] | None = None) -
     return seen
 
 
-def test_a_roll_leaves_the_old_segments_sync_to_the_next_sync(tmp_path, monkeypatch):
-    w = WalWriter(tmp_path, 0, "interval", segment_bytes=1024)
+def rolled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+           policy: str = "interval") -> tuple[WalWriter, int, int, list[int]]:
+    """A writer whose first segment rolled: that segment's fd, the records
+    written, and the fds fdatasynced from the first record on."""
+    w = WalWriter(tmp_path, 0, policy, segment_bytes=1024)
     w.open()
+    synced = synced_fds(monkeypatch)
     w.append(1, 1, payload(0))
     old_fd = w._fd
-    synced = synced_fds(monkeypatch)
-    i = 1
+    written = 1
     while w.current_segment == 1:
-        w.append(1, 1, payload(i))
-        i += 1
+        w.append(1, 1, payload(written))
+        written += 1
+    return w, old_fd, written, synced
+
+
+def test_a_roll_leaves_the_old_segments_sync_to_the_next_sync(tmp_path, monkeypatch):
+    w, old_fd, written, synced = rolled(tmp_path, monkeypatch)
     assert old_fd not in synced  # the appending thread did not wait for the old segment
     assert w.dirty
     os.fstat(old_fd)  # still open: the sync needs it
@@ -312,16 +320,11 @@ def test_a_roll_leaves_the_old_segments_sync_to_the_next_sync(tmp_path, monkeypa
         os.fstat(old_fd)  # closed once synced
     assert not w.dirty
     w.close()
-    assert [p for _, _, p in read_all(tmp_path)] == [payload(n) for n in range(i)]
+    assert [p for _, _, p in read_all(tmp_path)] == [payload(n) for n in range(written)]
 
 
 def test_a_failed_sync_keeps_the_rolled_segment_for_the_next(tmp_path, monkeypatch):
-    w = WalWriter(tmp_path, 0, "interval", segment_bytes=1024)
-    w.open()
-    w.append(1, 1, payload(0))
-    old_fd = w._fd
-    while w.current_segment == 1:
-        w.append(1, 1, payload(1))
+    w, old_fd, _, _ = rolled(tmp_path, monkeypatch)
     synced = synced_fds(monkeypatch, fail=[old_fd])
     with pytest.raises(OSError):
         w.sync()
@@ -332,26 +335,15 @@ def test_a_failed_sync_keeps_the_rolled_segment_for_the_next(tmp_path, monkeypat
 
 
 def test_close_syncs_rolled_segments_too(tmp_path, monkeypatch):
-    w = WalWriter(tmp_path, 0, "interval", segment_bytes=1024)
-    w.open()
-    w.append(1, 1, payload(0))
-    old_fd = w._fd
-    while w.current_segment == 1:
-        w.append(1, 1, payload(1))
-    synced = synced_fds(monkeypatch)
+    w, old_fd, _, synced = rolled(tmp_path, monkeypatch)
+    synced.clear()
     current = w._fd
     w.close()
     assert synced == [old_fd, current]
 
 
 def test_never_closes_a_rolled_segment_at_once(tmp_path, monkeypatch):
-    w = WalWriter(tmp_path, 0, "never", segment_bytes=1024)
-    w.open()
-    w.append(1, 1, payload(0))
-    old_fd = w._fd
-    synced = synced_fds(monkeypatch)
-    while w.current_segment == 1:
-        w.append(1, 1, payload(1))
+    w, old_fd, _, synced = rolled(tmp_path, monkeypatch, "never")
     with pytest.raises(OSError):
         os.fstat(old_fd)
     w.close()

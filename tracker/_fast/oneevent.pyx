@@ -57,6 +57,7 @@ cdef extern from "string.h" nogil:
 from orjson import JSONDecodeError, JSONEncodeError, dumps, loads
 
 from tracker._fast.ids import uuid7
+from tracker._fast.percent cimport is_key_byte, percent_decode
 
 cdef enum:
     MAX_NAMES = 64  # text field names (columns and aliases)
@@ -393,8 +394,8 @@ cdef class OneEventPath:
             entry = self._entry(key, key_length)
             if entry < 0 or self._slot_kind[self._name_slot[entry]] != TEXT:
                 return -1  # not a text field: the general path's
-            value_length = _unescape(raw + value_start, value_end - value_start,
-                                     self._values + used, is_query, &value)
+            value_length = percent_decode(raw + value_start, value_end - value_start,
+                                          self._values + used, is_query, &value)
             if value_length < 0:
                 return -1
             chars = _utf8_chars(value, value_length)
@@ -787,79 +788,23 @@ cdef Py_ssize_t _escape(char* out, const unsigned char* text, Py_ssize_t size):
     return n
 
 
-cdef inline int _hex_value(unsigned char c) noexcept nogil:
-    if 48 <= c <= 57:
-        return c - 48
-    if 97 <= c <= 102:
-        return c - 87
-    if 65 <= c <= 70:
-        return c - 55
-    return -1
-
-
-cdef Py_ssize_t _unescape(const unsigned char* s, Py_ssize_t n, unsigned char* out,
-                          bint plus_is_space, const unsigned char** result):
-    """Percent-decode s[:n] (the URL decoder's rules): its length, and in
-    `result` s itself when nothing is escaped, else `out`; -1 on a bad escape."""
-    cdef Py_ssize_t i = 0, j = 0
-    cdef int hi, lo
-    cdef unsigned char c
-    while i < n and s[i] != 37 and not (plus_is_space and s[i] == 43):  # '%' '+'
-        i += 1
-    result[0] = s
-    if i == n:
-        return n
-    result[0] = out
-    memcpy(out, s, i)
-    j = i
-    while i < n:
-        c = s[i]
-        if c == 37:  # '%'
-            if i + 2 >= n:
-                return -1
-            hi = _hex_value(s[i + 1])
-            lo = _hex_value(s[i + 2])
-            if hi < 0 or lo < 0:
-                return -1
-            out[j] = <unsigned char>(hi * 16 + lo)
-            i += 3
-        else:
-            out[j] = 32 if (plus_is_space and c == 43) else c
-            i += 1
-        j += 1
-    return j
-
-
 cdef Py_ssize_t _unescape_key(const unsigned char* s, Py_ssize_t n, unsigned char* out,
                               bint plus_is_space):
     """A key decoded into `out` (MAX_KEY_LENGTH bytes): its length, or -1 when
     it is not a valid key (the URL decoder's 400)."""
-    cdef Py_ssize_t i = 0, j = 0
-    cdef int hi, lo
-    cdef unsigned char c
-    while i < n:
-        if j == MAX_KEY_LENGTH:
+    cdef unsigned char decoded[3 * MAX_KEY_LENGTH]
+    cdef const unsigned char* text
+    cdef Py_ssize_t length, i
+    if n > 3 * MAX_KEY_LENGTH:  # even all escaped, too long
+        return -1
+    length = percent_decode(s, n, decoded, plus_is_space, &text)
+    if not 0 < length <= MAX_KEY_LENGTH:
+        return -1
+    for i in range(length):
+        if not is_key_byte(text[i]):
             return -1
-        c = s[i]
-        if c == 37:
-            if i + 2 >= n:
-                return -1
-            hi = _hex_value(s[i + 1])
-            lo = _hex_value(s[i + 2])
-            if hi < 0 or lo < 0:
-                return -1
-            c = <unsigned char>(hi * 16 + lo)
-            i += 3
-        else:
-            if plus_is_space and c == 43:
-                c = 32
-            i += 1
-        if not ((48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
-                or c == 95 or c == 46 or c == 45):  # _ . -
-            return -1
-        out[j] = c
-        j += 1
-    return j if j > 0 else -1
+    memcpy(out, text, length)
+    return length
 
 
 cdef Py_ssize_t _utf8_chars(const unsigned char* s, Py_ssize_t n):

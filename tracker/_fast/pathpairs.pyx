@@ -9,7 +9,9 @@ straight from the input; escaped ones go through a scratch buffer.
 from cpython.dict cimport PyDict_SetDefault
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcmp
+
+from tracker._fast.percent cimport is_key_byte, percent_decode
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
@@ -141,33 +143,16 @@ cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, unsigned char sep, b
     return pairs
 
 
-cdef inline int _hex_value(unsigned char c) noexcept nogil:
-    if 48 <= c <= 57:
-        return c - 48
-    if 97 <= c <= 102:
-        return c - 87
-    if 65 <= c <= 70:
-        return c - 55
-    return -1
-
-
-cdef inline bint _is_key_byte(unsigned char c) noexcept nogil:
-    return (
-        (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
-        or c == 95 or c == 46 or c == 45  # _ . -
-    )
-
-
 cdef object _decode_key(
     const unsigned char* s, Py_ssize_t n, unsigned char* scratch, int number, bint plus_is_space,
     tuple known,
 ):
-    cdef Py_ssize_t length, i
+    cdef Py_ssize_t length = 0, i
     cdef const unsigned char* text = _unescape(s, n, scratch, &length, number, plus_is_space)
     cdef bint valid = 0 < length <= MAX_KEY_LENGTH_C
     if valid:
         for i in range(length):
-            if not _is_key_byte(text[i]):
+            if not is_key_byte(text[i]):
                 valid = False
                 break
     if valid:
@@ -184,7 +169,7 @@ cdef object _decode_key(
 cdef object _decode(
     const unsigned char* s, Py_ssize_t n, unsigned char* scratch, int number, bint plus_is_space
 ):
-    cdef Py_ssize_t length
+    cdef Py_ssize_t length = 0
     cdef const unsigned char* text = _unescape(s, n, scratch, &length, number, plus_is_space)
     return _utf8_text(text, length, number)
 
@@ -201,33 +186,12 @@ cdef const unsigned char* _unescape(
     int number, bint plus_is_space,
 ) except NULL:
     """Percent-decode s[:n]; returns s itself when there is nothing to decode."""
-    cdef Py_ssize_t i = 0, j = 0
-    cdef int hi, lo
-    cdef unsigned char c
-    while i < n and s[i] != 37 and not (plus_is_space and s[i] == 43):  # '%' '+'
-        i += 1
-    if i == n:
-        length[0] = n
-        return s
-    memcpy(scratch, s, i)
-    j = i
-    while i < n:
-        c = s[i]
-        if c == 37:
-            if i + 2 >= n:
-                raise ValueError(f"pair {number}: invalid percent-escape")
-            hi = _hex_value(s[i + 1])
-            lo = _hex_value(s[i + 2])
-            if hi < 0 or lo < 0:
-                raise ValueError(f"pair {number}: invalid percent-escape")
-            scratch[j] = <unsigned char>(hi * 16 + lo)
-            i += 3
-        else:
-            scratch[j] = 32 if (plus_is_space and c == 43) else c
-            i += 1
-        j += 1
-    length[0] = j
-    return scratch
+    cdef const unsigned char* text
+    cdef Py_ssize_t size = percent_decode(s, n, scratch, plus_is_space, &text)
+    if size < 0:
+        raise ValueError(f"pair {number}: invalid percent-escape")
+    length[0] = size
+    return text
 
 
 def _bad_key(str key) -> str:
