@@ -21,9 +21,11 @@ answered exactly as before. In scope:
   alias; valid keys, escapes and UTF-8; at most MAX_PAIRS pairs in the path
   and in the query; values within the length limit;
 - POST to /tr/v1/tr/ or /tr/v1/img/ without a query, a JSON (or text/plain)
-  body of at most MAX_POSTED_BYTES without Content-Encoding, not starting
-  with a "batch" key, holding one object whose fields are text
-  (strings within the limit), counts (vp_w, vp_h, cflags: integers from 0
+  body without Content-Encoding holding one object (in a body of at most
+  MAX_POSTED_BYTES), or a batch (an array, or {"batch": array}) of 1 to
+  MAX_EVENTS_PER_REQUEST such objects, whose fields are text
+  (strings within the limit), numbers (score, revenue, amt: finite floats or
+  integers within 64 bits), counts (vp_w, vp_h, cflags: integers from 0
   to 2^63-1) or `params` (a non-empty object without personal fields, whose
   JSON is within its limit), or null;
 - and never a `country` field (the consent gate decides those).
@@ -41,7 +43,8 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.math cimport isfinite
+from libc.string cimport memcmp, memcpy, memset, strlen
 from posix.time cimport CLOCK_MONOTONIC, CLOCK_REALTIME, clock_gettime, timespec
 
 cdef extern from "Python.h":
@@ -50,6 +53,13 @@ cdef extern from "Python.h":
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
     void* PyUnicode_DATA(object text)
     object PyUnicode_DecodeUTF8(const char* s, Py_ssize_t size, const char* errors)
+
+cdef extern from "Python.h":
+    char* PyOS_double_to_string(double value, char format_code, int precision, int flags,
+                                int* type) except NULL
+    int Py_DTSF_ADD_DOT_0
+    double PyFloat_AS_DOUBLE(object value)
+    void PyMem_Free(void* p)
 
 cdef extern from "string.h" nogil:
     void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen)
@@ -70,10 +80,11 @@ cdef enum:
     TEXT = 0
     COUNT = 1
     OBJECT = 2
+    FLOAT = 3
     KIND_TR = 0
     KIND_IMG = 1
     CLIENT_CACHE_ENTRIES = 8192
-    MAX_POSTED_BYTES = 8192  # larger bodies are batches, or rare: the general path's
+    MAX_POSTED_BYTES = 8192  # a larger single event is rare: the general path's
     BUCKETS = 15  # the latency histogram's, +Inf included
 
 MAX_PAIRS = MAX_PAIRS_C
@@ -111,6 +122,7 @@ cdef class OneEventPath:
     cdef const unsigned char* _ptr[MAX_SLOTS]
     cdef Py_ssize_t _len[MAX_SLOTS]
     cdef long long _count_value[MAX_SLOTS]
+    cdef double _float_value[MAX_SLOTS]
     cdef unsigned char _how[MAX_SLOTS]
     cdef unsigned char _seen[MAX_NAMES]
     cdef bytes _params_json
@@ -131,6 +143,9 @@ cdef class OneEventPath:
     # Answers: per kind the bytes before the cookies and after the date line;
     # per TLS flag the cookie lines around the ids.
     cdef tuple _heads, _tails, _cookies
+    cdef tuple _cookie_text  # per TLS flag: the Set-Cookie values around the ids, as text
+    cdef object _append_array, _batch_answer
+    cdef Py_ssize_t _max_batch_events
     cdef long long _date_second
     cdef bytes _date_line
     # Metrics not yet handed to the RouteCounters: requests per kind, latency.
@@ -140,10 +155,12 @@ cdef class OneEventPath:
     cdef double _latency_sum
     cdef tuple _routes
     cdef tuple _statuses
+    cdef readonly long long taken  # requests this path answered
 
     def __init__(self, dict fields not None, Py_ssize_t max_chars, *,
                  Py_ssize_t max_params_bytes, tuple personal_names not None,
-                 new_client, campaign, resolve_ip, append, int table_id,
+                 new_client, campaign, resolve_ip, append, append_array, int table_id,
+                 batch_answer, Py_ssize_t max_batch_events,
                  tuple answers not None, dict cookie_parts not None, clock,
                  wal_full_error, full_answer, counters, tuple latency_bounds not None,
                  fallback):
@@ -154,14 +171,17 @@ cdef class OneEventPath:
         al)` -> (stored ip, iphash, ((column, value), ...)) and `campaign(url)`
         -> {column: value} are the event builder's hooks; `resolve_ip(peer,
         x-forwarded-for, x-real-ip)`; `append(table_id, rows, row JSON)` adds to
-        the turn's group append and raises `wal_full_error` at the quota, when
-        `full_answer` is returned; `answers`: the PrebuiltResponse for /tr/
+        the turn's group append, `append_array(table_id, rows, JSON array)`
+        the same for a batch's rows; both raise `wal_full_error` at the quota,
+        when `full_answer` is returned; `batch_answer(route, accepted,
+        cookies)` is the general path's answer to a batch of `accepted`
+        events, at most `max_batch_events`; `answers`: the PrebuiltResponse for /tr/
         and for /img/; `cookie_parts`: {tls: (before vid, after vid, before
         sid, after sid)}; `clock`: the HttpDate whose line goes in answers;
         `counters`: RouteCounters, given this path's counts by flush_metrics;
         `fallback(request)`: the general path."""
         cdef int i
-        kinds = {"text": TEXT, "count": COUNT, "object": OBJECT}
+        kinds = {"text": TEXT, "count": COUNT, "object": OBJECT, "float": FLOAT}
         if len(fields) > MAX_NAMES:
             raise ValueError("too many fields")
         column_kind = {}
@@ -204,6 +224,9 @@ cdef class OneEventPath:
         self._campaign = campaign
         self._resolve = resolve_ip
         self._append = append
+        self._append_array = append_array
+        self._batch_answer = batch_answer
+        self._max_batch_events = max_batch_events
         self._table_id = table_id
         self._fallback = fallback
         self._clock = clock
@@ -222,6 +245,7 @@ cdef class OneEventPath:
                             b"Set-Cookie: " + before_sid.encode("latin-1"),
                             after_sid.encode("latin-1") + b"\r\n"))
         self._cookies = tuple(cookies)
+        self._cookie_text = tuple([tuple(cookie_parts[tls]) for tls in (False, True)])
         if len(latency_bounds) != BUCKETS - 1:
             raise ValueError(f"expected {BUCKETS - 1} latency bounds")
         for i in range(BUCKETS - 1):
@@ -243,6 +267,7 @@ cdef class OneEventPath:
         answer = self._answer(request, &started)
         if answer is None:
             return self._fallback(request)
+        self.taken += 1
         return answer
 
     cdef object _answer(self, request, timespec* started):
@@ -289,8 +314,12 @@ cdef class OneEventPath:
         else:
             if query_size or path_size != prefix:
                 return None  # fields in the URL too: the general path merges them
-            posted = self._posted_object(request, <dict>headers)
-            if posted is None or not self._object_fields(<dict>posted):
+            posted = self._posted_document(request, <dict>headers)
+            if posted is None:
+                return None
+            if type(posted) is list:
+                return self._batch(request, kind, <list>posted, <dict>headers, started)
+            if not self._object_fields(<dict>posted):
                 return None
         user_agent = (<dict>headers).get("user-agent", "")
         language = (<dict>headers).get("accept-language", "")
@@ -301,26 +330,15 @@ cdef class OneEventPath:
             return None
         ip = self._client_ip(request, <dict>headers)
         cdef ClientColumns client = self._client(ip, user_agent, language)
-        if self._host >= 0 and self._how[self._host] == UNSET:
-            self._fill_host(host_header)
-        if (self._ename >= 0 and self._content >= 0 and self._how[self._ename] == UNSET
-                and self._how[self._content] != UNSET):
-            self._set(self._ename, self._ptr[self._content], self._len[self._content], BY_NAME)
-        found = None  # holds the campaign values the slots point into
-        if self._url >= 0 and self._how[self._url] != UNSET and self._len[self._url] >= 4 \
-                and memmem(self._ptr[self._url], self._len[self._url], b"utm_", 4) != NULL:
-            found = self._campaign(PyUnicode_DecodeUTF8(<const char*>self._ptr[self._url],
-                                                        self._len[self._url], NULL))
-            if not self._fill_campaign(found):
-                return None
-        # Within scope: from here on the event is taken.
         cdef timespec now
         clock_gettime(CLOCK_REALTIME, &now)
         cdef long long now_ms = <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
-        eid = uuid7()
         vid = uuid7()
         sid = uuid7()
-        row = self._row_json(now_ms, eid, vid, sid, client)
+        row = self._event_row(client, host_header, now_ms, vid, sid)
+        if row is None:
+            return None
+        # Within scope: from here on the event is taken.
         try:
             self._append(self._table_id, 1, row)
         except self._wal_full_error:
@@ -410,8 +428,74 @@ cdef class OneEventPath:
                 return -1  # the general path's 400
             self._take(entry, value, value_length)
 
-    cdef object _posted_object(self, request, dict headers):
-        """The posted body's object (the general path's rules), or None: out of scope."""
+    cdef object _event_row(self, ClientColumns client, str host_header, long long now_ms,
+                           str vid, str sid):
+        """The row's JSON from the slots of one event, with its own eid; None
+        when the page URL's campaign fields are out of scope."""
+        if self._host >= 0 and self._how[self._host] == UNSET:
+            self._fill_host(host_header)
+        if (self._ename >= 0 and self._content >= 0 and self._how[self._ename] == UNSET
+                and self._how[self._content] != UNSET):
+            self._set(self._ename, self._ptr[self._content], self._len[self._content], BY_NAME)
+        found = None  # holds the campaign values the slots point into
+        if self._url >= 0 and self._how[self._url] != UNSET and self._len[self._url] >= 4 \
+                and memmem(self._ptr[self._url], self._len[self._url], b"utm_", 4) != NULL:
+            found = self._campaign(PyUnicode_DecodeUTF8(<const char*>self._ptr[self._url],
+                                                        self._len[self._url], NULL))
+            if not self._fill_campaign(found):
+                return None
+        return self._row_json(now_ms, uuid7(), vid, sid, client)
+
+    cdef object _batch(self, request, int kind, list items, dict headers, timespec* started):
+        """A posted batch whose every event is in scope: its rows as one
+        payload and the general path's answer to it. None: out of scope."""
+        cdef Py_ssize_t count = len(items), i
+        if not 0 < count <= self._max_batch_events:
+            return None  # no event, or too many: the general path's 400 or 413
+        user_agent = headers.get("user-agent", "")
+        language = headers.get("accept-language", "")
+        host_header = headers.get("host", "")
+        if (type(user_agent) is not str or type(language) is not str
+                or type(host_header) is not str or not PyUnicode_IS_ASCII(user_agent)
+                or not PyUnicode_IS_ASCII(language) or not PyUnicode_IS_ASCII(host_header)):
+            return None
+        ip = self._client_ip(request, headers)
+        cdef ClientColumns client = self._client(ip, user_agent, language)
+        cdef timespec now
+        clock_gettime(CLOCK_REALTIME, &now)
+        cdef long long now_ms = <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
+        # One visitor and session for the whole request, as the general path's
+        # first event gets and hands on (tracking.carry_ids).
+        vid = uuid7()
+        sid = uuid7()
+        cdef list rows = []
+        for i in range(count):
+            item = items[i]
+            self._params_json = None
+            if type(item) is not dict or not self._object_fields(<dict>item):
+                return None
+            row = self._event_row(client, host_header, now_ms, vid, sid)
+            if row is None:
+                return None
+            rows.append(row)
+        # Within scope: from here on the events are taken.
+        payload = b"[" + b",".join(rows) + b"]"
+        try:
+            self._append_array(self._table_id, count, payload)
+        except self._wal_full_error:
+            self._counters.record(self._routes[kind], self._full_answer.status,
+                                  _seconds_since(started))
+            return self._full_answer
+        tls = 1 if request.tls else 0
+        cookies = (("Set-Cookie", self._cookie_text[tls][0] + vid + self._cookie_text[tls][1]),
+                   ("Set-Cookie", self._cookie_text[tls][2] + sid + self._cookie_text[tls][3]))
+        answer = self._batch_answer(self._routes[kind], count, cookies)
+        self._counters.record(self._routes[kind], answer.status, _seconds_since(started))
+        return answer
+
+    cdef object _posted_document(self, request, dict headers):
+        """The posted body parsed (the general path's rules): a dict for one
+        event, a list for a batch; None: out of scope."""
         content_type = headers.get("content-type", "")
         if not (content_type == "application/json" or content_type == "text/plain"
                 or content_type == ""):
@@ -419,15 +503,18 @@ cdef class OneEventPath:
         if headers.get("content-encoding"):
             return None
         body = request.body
-        if type(body) is not bytes or not _looks_like_one_event(<bytes>body):
-            return None  # not parsed twice: the general path parses it
+        if type(body) is not bytes or not _looks_like_json(<bytes>body):
+            return None
         try:
             posted = loads(body)
         except JSONDecodeError:
             return None
-        if type(posted) is not dict or ("batch" in <dict>posted and len(<dict>posted) == 1):
-            return None
-        return posted
+        if type(posted) is dict and "batch" in <dict>posted and len(<dict>posted) == 1:
+            posted = (<dict>posted)["batch"]
+            return posted if type(posted) is list else None  # else the general path's 400
+        if type(posted) is dict:
+            return posted if len(<bytes>body) <= MAX_POSTED_BYTES else None
+        return posted if type(posted) is list else None
 
     cdef bint _object_fields(self, dict posted) except -1:
         """A posted object's fields into the slots. False: out of scope."""
@@ -437,6 +524,7 @@ cdef class OneEventPath:
         cdef const char* text
         cdef int overflow = 0, kind
         cdef long long number
+        cdef double real
         if "country" in posted:  # even null: the consent gate decides
             return False
         memset(self._how, UNSET, self._slot_count)
@@ -465,6 +553,21 @@ cdef class OneEventPath:
                     return False
                 self._count_value[slot] = number
                 self._how[slot] = BY_NAME
+            elif kind == FLOAT:
+                if type(value) is float:
+                    real = PyFloat_AS_DOUBLE(value)
+                    if not isfinite(real):
+                        return False
+                elif type(value) is int:
+                    number = PyLong_AsLongLongAndOverflow(value, &overflow)
+                    if overflow:
+                        return False
+                    real = <double>number
+                else:
+                    return False  # text or anything else: the general path converts or refuses
+                if not self._name_alias[entry] or self._how[slot] == UNSET:
+                    self._float_value[slot] = real
+                    self._how[slot] = BY_ALIAS if self._name_alias[entry] else BY_NAME
             elif not self._take_params(slot, value):
                 return False
         return True
@@ -607,7 +710,7 @@ cdef class OneEventPath:
         cdef bytes piece, key
         for slot in range(self._slot_count):
             if self._how[slot] != UNSET:
-                bound += len(<bytes>self._slot_keys[slot]) + 6 * self._len[slot] + 21
+                bound += len(<bytes>self._slot_keys[slot]) + 6 * self._len[slot] + 40
         for slot, piece in client.by_slot:
             bound += len(piece)
         cdef char* grown
@@ -643,6 +746,8 @@ cdef class OneEventPath:
                 n += 1
             elif self._slot_kind[slot] == COUNT:
                 n += _put_int(out + n, self._count_value[slot])
+            elif self._slot_kind[slot] == FLOAT:
+                n += _put_float(out + n, self._float_value[slot])
             else:  # JSON already
                 n = _put(out, n, <const char*>self._ptr[slot], self._len[slot])
         out[n] = 125  # '}'
@@ -699,23 +804,15 @@ cdef class OneEventPath:
         self._latency_sum = 0.0
 
 
-cdef bint _looks_like_one_event(bytes body):
-    """Whether a posted body may be one event object: small, an object, and not
-    starting with a "batch" key. Checked before parsing, so that a batch is
-    parsed once (by the general path), not twice; the parsed object is then
-    checked for what this misses."""
+cdef bint _looks_like_json(bytes body):
+    """Whether a posted body may be a JSON object or array: it starts with one
+    (after blanks). Checked before parsing, so that anything else is left to
+    the general path unparsed."""
     cdef Py_ssize_t size = len(body), i = 0
     cdef const char* data = PyBytes_AS_STRING(body)
-    if size > MAX_POSTED_BYTES:
-        return False
     while i < size and (data[i] == 32 or data[i] == 9 or data[i] == 10 or data[i] == 13):
         i += 1
-    if i == size or data[i] != 123:  # '{'
-        return False
-    i += 1
-    while i < size and (data[i] == 32 or data[i] == 9 or data[i] == 10 or data[i] == 13):
-        i += 1
-    return not (size - i >= 7 and memcmp(data + i, b'"batch"', 7) == 0)
+    return i < size and (data[i] == 123 or data[i] == 91)  # '{' '['
 
 
 cdef bytes _json_member(str name, value):
@@ -753,6 +850,18 @@ cdef Py_ssize_t _put_int(char* out, long long value):
     for i in range(count):
         out[n + i] = digits[count - 1 - i]
     return n + count
+
+
+cdef Py_ssize_t _put_float(char* out, double value) except -1:
+    """A finite double as JSON: Python's repr, the shortest text that reads back
+    as the same double ("1.0", "1e+16"), at most 24 bytes."""
+    cdef char* text = PyOS_double_to_string(value, b"r", 0, Py_DTSF_ADD_DOT_0, NULL)
+    if text == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t size = strlen(text)
+    memcpy(out, text, size)
+    PyMem_Free(text)
+    return size
 
 
 cdef const char* HEX = b"0123456789abcdef"

@@ -165,9 +165,9 @@ class BuilderRules:
     @property
     def plain_fields(self) -> dict[str, tuple[str, str, bool]]:
         """{input name: (column, kind, is_alias)} of the fields taken as given
-        once their type is checked: kind "text" (a text column), "count" or
-        "object" (params). The compiled single-event path reads only these."""
-        kinds = {None: "text", to_count: "count", to_object: "object"}
+        once their type is checked: kind "text" (a text column), "count",
+        "float" or "object" (params). The compiled single-event path reads only these."""
+        kinds = {None: "text", to_count: "count", to_object: "object", to_float: "float"}
         return {name: (column, kinds[convert], alias)
                 for name, (column, convert, alias) in self._fields.items() if convert in kinds}
 

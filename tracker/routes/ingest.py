@@ -86,15 +86,20 @@ class Ingestor:
                 raise
             self.events_received += count
             return self._syncer.durable()
+        self.append_array(table.table_id, count, payload)
+        return None
+
+    def append_array(self, table_id: int, count: int, payload: bytes) -> None:
+        """Add `count` rows, already one JSON array, to the turn's group append.
+        Only for a grouped log (fsync not "always"); raises WalFullError."""
         if len(payload) < MERGE_BELOW_BYTES:
             # The array's elements, spliced into the table's merged record.
-            self.append_encoded(table.table_id, count, payload[1:-1])
+            self.append_encoded(table_id, count, payload[1:-1])
         else:
             self._make_room(RECORD_HEAD_SIZE + len(payload))
-            self._pending_for(table.table_id).large.append((count, payload))
+            self._pending_for(table_id).large.append((count, payload))
             self._pending_bytes += RECORD_HEAD_SIZE + len(payload)
             self.events_received += count
-        return None
 
     def append_row(self, table: Table, row: dict[str, Any]) -> asyncio.Future[Any] | None:
         """``append(table, [row], grouped=True)``, for the most frequent request:

@@ -14,7 +14,7 @@ from tracker.geo import GeoIp
 from tracker.http import HttpDate, PrebuiltResponse, Request, Response
 from tracker.metrics.registry import LATENCY_BUCKETS, RouteCounters
 from tracker.model.tables import EVENTS
-from tracker.routes.body import BodyError, decompress, parse_events
+from tracker.routes.body import MAX_EVENTS_PER_REQUEST, BodyError, decompress, parse_events
 from tracker.routes.cors import CorsPolicy
 from tracker.routes.ingest import Ingestor, after_durable, wal_full
 from tracker.wal import WalFullError
@@ -74,7 +74,9 @@ class TrackingRoutes:
             max_params_bytes=builder.max_params_bytes, personal_names=builder.personal_names,
             new_client=builder._new_client, campaign=builder._campaign,  # its hooks
             resolve_ip=self._ips.resolve, append=self._ingest.append_encoded,
-            table_id=EVENTS.table_id, answers=(self._no_content, self._gif),
+            append_array=self._ingest.append_array, table_id=EVENTS.table_id,
+            batch_answer=self._constant_batch_answer,
+            max_batch_events=MAX_EVENTS_PER_REQUEST, answers=(self._no_content, self._gif),
             cookie_parts=COOKIE_PARTS, clock=HttpDate(), wal_full_error=WalFullError,
             full_answer=wal_full(self._constant_cors), counters=counters,
             latency_bounds=LATENCY_BUCKETS, fallback=fallback)
@@ -249,15 +251,25 @@ class TrackingRoutes:
     def _answer_batch(self, request: Request, kind: str, rows: list[dict[str, Any]],
                       eids: list[str | None], rejected: list[dict[str, Any]],
                       cookies: Headers) -> Response:
-        headers = self._headers(request, cookies)
-        if kind == "img":
-            return Response.raw(200, "image/gif", TRANSPARENT_GIF, headers)
         if kind == "str":
             body: dict[str, Any] = {"eids": eids, "accepted": len(rows)}
             if rejected:
                 body["rejected"] = rejected
-            return Response.json(200, body, headers)
-        return Response.json(200, {"accepted": len(rows), "rejected": rejected}, headers)
+            return Response.json(200, body, self._headers(request, cookies))
+        return self._batch_answer(kind, len(rows), rejected, self._headers(request, cookies))
+
+    def _constant_batch_answer(self, kind: str, accepted: int, cookies: Headers) -> Response:
+        """The answer to a batch on /tr/ or /img/ all of whose events were taken,
+        with the constant CORS headers (the compiled path's)."""
+        return self._batch_answer(kind, accepted, [], [*(self._constant_cors or ()), NO_STORE,
+                                                       *cookies])
+
+    @staticmethod
+    def _batch_answer(kind: str, accepted: int, rejected: list[dict[str, Any]],
+                      headers: list[tuple[str, str]]) -> Response:
+        if kind == "img":
+            return Response.raw(200, "image/gif", TRANSPARENT_GIF, headers)
+        return Response.json(200, {"accepted": accepted, "rejected": rejected}, headers)
 
 
 
