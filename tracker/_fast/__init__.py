@@ -5,8 +5,9 @@ the environment has TRACKER_NO_EXTENSIONS=1, every name comes from the twins.
 All or nothing, so one process never mixes the two. `USING_EXTENSIONS` tells
 which was picked.
 
-`OneEventPath` (a single event by GET or POST, from the request to its log
-row in one call) has no twin: the general request path is its oracle, and with the twins it is None.
+`OneEventPath` (a single event by GET or POST, or a posted batch, from the
+request to its log rows in one call) has no twin: the general request path
+is its oracle, and with the twins it is None.
 
 The column buffers and what fills or reads them (`TableBuffer`, `ColumnBatch`,
 `JsonRows`, `encode_block`) are loaded on first use: they bring pyarrow and

@@ -55,9 +55,10 @@ class TrackerApp:
             "/metrics": ("metrics", ops.metrics, READ_METHODS),
             **(routes or {}),
         }
-        # A single event by GET or POST, the most frequent request, is answered
-        # by compiled code that hands everything else to handle_general. A rate
-        # limit is checked before any route, so it keeps every request general.
+        # A single event by GET or POST, the most frequent request, and a batch
+        # of plain events are answered by compiled code that hands everything
+        # else to handle_general. A rate limit is checked before any route, so
+        # it keeps every request general.
         lane = tracking.one_event_path(counters, self.handle_general) if rate_limit is None \
             else None
         self.handle: Callable[[Request], Reply | Awaitable[Reply]] = (

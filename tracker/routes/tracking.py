@@ -60,7 +60,7 @@ class TrackingRoutes:
 
     def one_event_path(self, counters: RouteCounters,
                        fallback: Callable[[Request], Any]) -> Any:
-        """The compiled path for a single event by GET or POST
+        """The compiled path for a single event by GET or POST, or a batch
         (tracker/_fast/oneevent.pyx), or None where its answers could differ
         from the general path's: with the twins, GeoIP, reflected CORS,
         cookieless events, or a log that syncs each append. `fallback`
