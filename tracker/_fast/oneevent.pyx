@@ -12,8 +12,8 @@ field, one Python call per request (the log append).
 
 There is no twin: the general path is the oracle. This class answers only the
 common case, decided before anything changes; for anything else it returns
-the general path's answer (`fallback`), so a request outside its scope is
-answered exactly as before. In scope:
+the general path's answer (`fallback`, handed the posted body when it was
+parsed here), so a request outside its scope is answered exactly as before. In scope:
 - HTTP/1.1, kept alive, an ASCII target, no Cookie header (a returning
   visitor's ids and consent are the general path's), ASCII Host,
   User-Agent and Accept-Language;
@@ -21,9 +21,9 @@ answered exactly as before. In scope:
   alias; valid keys, escapes and UTF-8; at most MAX_PAIRS pairs in the path
   and in the query; values within the length limit;
 - POST to /tr/v1/tr/ or /tr/v1/img/ without a query, a JSON (or text/plain)
-  body without Content-Encoding holding one object (in a body of at most
-  MAX_POSTED_BYTES), or a batch (an array, or {"batch": array}) of 1 to
-  MAX_EVENTS_PER_REQUEST such objects, whose fields are text
+  body without Content-Encoding holding one object, or a batch (an array, or
+  {"batch": array}) of 1 to MAX_EVENTS_PER_REQUEST such objects, whose
+  fields are text
   (strings within the limit), numbers (score, revenue, amt: finite floats or
   integers within 64 bits), counts (vp_w, vp_h, cflags: integers from 0
   to 2^63-1) or `params` (a non-empty object without personal fields, whose
@@ -84,7 +84,6 @@ cdef enum:
     KIND_TR = 0
     KIND_IMG = 1
     CLIENT_CACHE_ENTRIES = 8192
-    MAX_POSTED_BYTES = 8192  # a larger single event is rare: the general path's
     BUCKETS = 15  # the latency histogram's, +Inf included
 
 MAX_PAIRS = MAX_PAIRS_C
@@ -156,6 +155,9 @@ cdef class OneEventPath:
     cdef tuple _routes
     cdef tuple _statuses
     cdef readonly long long taken  # requests this path answered
+    # A posted body parsed here and left to the general path, as its
+    # (events, is_batch): it is not parsed again.
+    cdef object _parsed
 
     def __init__(self, dict fields not None, Py_ssize_t max_chars, *,
                  Py_ssize_t max_params_bytes, tuple personal_names not None,
@@ -179,7 +181,8 @@ cdef class OneEventPath:
         and for /img/; `cookie_parts`: {tls: (before vid, after vid, before
         sid, after sid)}; `clock`: the HttpDate whose line goes in answers;
         `counters`: RouteCounters, given this path's counts by flush_metrics;
-        `fallback(request)`: the general path."""
+        `fallback(request, parsed)`: the general path, given the posted events
+        this path parsed as (events, is_batch), or None."""
         cdef int i
         kinds = {"text": TEXT, "count": COUNT, "object": OBJECT, "float": FLOAT}
         if len(fields) > MAX_NAMES:
@@ -264,9 +267,11 @@ cdef class OneEventPath:
         """The answer to `request`: this path's bytes, or the general path's answer."""
         cdef timespec started
         clock_gettime(CLOCK_MONOTONIC, &started)
+        self._parsed = None
         answer = self._answer(request, &started)
         if answer is None:
-            return self._fallback(request)
+            parsed, self._parsed = self._parsed, None
+            return self._fallback(request, parsed)
         self.taken += 1
         return answer
 
@@ -318,7 +323,10 @@ cdef class OneEventPath:
             if posted is None:
                 return None
             if type(posted) is list:
+                if len(<list>posted) <= self._max_batch_events:
+                    self._parsed = (posted, True)
                 return self._batch(request, kind, <list>posted, <dict>headers, started)
+            self._parsed = ([posted], False)
             if not self._object_fields(<dict>posted):
                 return None
         user_agent = (<dict>headers).get("user-agent", "")
@@ -512,9 +520,7 @@ cdef class OneEventPath:
         if type(posted) is dict and "batch" in <dict>posted and len(<dict>posted) == 1:
             posted = (<dict>posted)["batch"]
             return posted if type(posted) is list else None  # else the general path's 400
-        if type(posted) is dict:
-            return posted if len(<bytes>body) <= MAX_POSTED_BYTES else None
-        return posted if type(posted) is list else None
+        return posted if type(posted) is dict or type(posted) is list else None
 
     cdef bint _object_fields(self, dict posted) except -1:
         """A posted object's fields into the slots. False: out of scope."""

@@ -64,10 +64,12 @@ class TrackerApp:
         self.handle: Callable[[Request], Reply | Awaitable[Reply]] = (
             lane.handle if lane is not None else self.handle_general)
 
-    def handle_general(self, request: Request) -> Reply | Awaitable[Reply]:
-        """Any request (`handle` is this, or the compiled path in front of it)."""
+    def handle_general(self, request: Request,
+                       parsed: tuple[list[Any], bool] | None = None) -> Reply | Awaitable[Reply]:
+        """Any request (`handle` is this, or the compiled path in front of it);
+        `parsed`: a tracking POST's events, when the compiled path parsed them."""
         started = perf_counter()
-        route, result = self._dispatch(request)
+        route, result = self._dispatch(request, parsed)
         kind = type(result)
         # The type test first: inspect.isawaitable is slow for the common replies.
         if kind is not PrebuiltResponse and kind is not Response and inspect.isawaitable(result):
@@ -84,7 +86,8 @@ class TrackerApp:
         self._counters.record(route, response.status, perf_counter() - started)
         return response
 
-    def _dispatch(self, request: Request) -> tuple[str, Any]:
+    def _dispatch(self, request: Request,
+                  parsed: tuple[list[Any], bool] | None = None) -> tuple[str, Any]:
         if self._rate_limit is not None:
             refusal = self._rate_limit.refusal(request)
             if refusal is not None:
@@ -96,7 +99,7 @@ class TrackerApp:
                     return "preflight", self._cors.preflight(request)
                 if request.method not in TRACKING_METHODS:
                     return kind, _not_allowed(TRACKING_METHODS)
-                return kind, self._tracking.handle(request, kind, len(prefix))
+                return kind, self._tracking.handle(request, kind, len(prefix), parsed)
         if self._proxy is not None and path.startswith(PROXY_PREFIX):
             return "proxy", self._proxy.handle(request)
         if self._static is not None and path.startswith(STATIC_PREFIX):

@@ -140,11 +140,16 @@ class TrackingRoutes:
 
     # -- the routes --------------------------------------------------------
 
-    def handle(self, request: Request, kind: str, prefix_len: int) -> Any:
-        """kind is "tr", "str" or "img". Returns a reply or an awaitable of one."""
+    def handle(self, request: Request, kind: str, prefix_len: int,
+               parsed: tuple[list[Any], bool] | None = None) -> Any:
+        """kind is "tr", "str" or "img". Returns a reply or an awaitable of one.
+        `parsed`: the events of a POST without URL fields, as `_candidates`
+        would give them, when the compiled path parsed the body already."""
         try:
             if request.method == "GET":  # the pixel form, inline
                 items, is_batch = [self._url_fields(request, prefix_len)], False
+            elif parsed is not None:
+                items, is_batch = parsed
             else:
                 items, is_batch = self._candidates(request, prefix_len)
         except BodyError as e:
