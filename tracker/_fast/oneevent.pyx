@@ -329,15 +329,11 @@ cdef class OneEventPath:
             self._parsed = ([posted], False)
             if not self._object_fields(<dict>posted):
                 return None
-        user_agent = (<dict>headers).get("user-agent", "")
-        language = (<dict>headers).get("accept-language", "")
-        host_header = (<dict>headers).get("host", "")
-        if (type(user_agent) is not str or type(language) is not str
-                or type(host_header) is not str or not PyUnicode_IS_ASCII(user_agent)
-                or not PyUnicode_IS_ASCII(language) or not PyUnicode_IS_ASCII(host_header)):
+        client_of = self._client_of(request, <dict>headers)
+        if client_of is None:
             return None
-        ip = self._client_ip(request, <dict>headers)
-        cdef ClientColumns client = self._client(ip, user_agent, language)
+        cdef ClientColumns client = <ClientColumns>(<tuple>client_of)[0]
+        host_header = (<tuple>client_of)[1]
         cdef timespec now
         clock_gettime(CLOCK_REALTIME, &now)
         cdef long long now_ms = <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
@@ -460,15 +456,11 @@ cdef class OneEventPath:
         cdef Py_ssize_t count = len(items), i
         if not 0 < count <= self._max_batch_events:
             return None  # no event, or too many: the general path's 400 or 413
-        user_agent = headers.get("user-agent", "")
-        language = headers.get("accept-language", "")
-        host_header = headers.get("host", "")
-        if (type(user_agent) is not str or type(language) is not str
-                or type(host_header) is not str or not PyUnicode_IS_ASCII(user_agent)
-                or not PyUnicode_IS_ASCII(language) or not PyUnicode_IS_ASCII(host_header)):
+        client_of = self._client_of(request, headers)
+        if client_of is None:
             return None
-        ip = self._client_ip(request, headers)
-        cdef ClientColumns client = self._client(ip, user_agent, language)
+        cdef ClientColumns client = <ClientColumns>(<tuple>client_of)[0]
+        host_header = (<tuple>client_of)[1]
         cdef timespec now
         clock_gettime(CLOCK_REALTIME, &now)
         cdef long long now_ms = <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
@@ -653,6 +645,19 @@ cdef class OneEventPath:
         return True
 
     # -- the client ---------------------------------------------------------
+
+    cdef object _client_of(self, request, dict headers):
+        """(the client's columns, the Host header), or None when the headers
+        they come from are out of scope (not ASCII)."""
+        user_agent = headers.get("user-agent", "")
+        language = headers.get("accept-language", "")
+        host_header = headers.get("host", "")
+        if (type(user_agent) is not str or type(language) is not str
+                or type(host_header) is not str or not PyUnicode_IS_ASCII(user_agent)
+                or not PyUnicode_IS_ASCII(language) or not PyUnicode_IS_ASCII(host_header)):
+            return None
+        ip = self._client_ip(request, headers)
+        return self._client(ip, user_agent, language), host_header
 
     cdef object _client_ip(self, request, dict headers):
         forwarded = headers.get("x-forwarded-for")
