@@ -67,7 +67,7 @@ cdef extern from "string.h" nogil:
 from orjson import JSONDecodeError, JSONEncodeError, dumps, loads
 
 from tracker._fast.ids import uuid7
-from tracker._fast.percent cimport is_key_byte, percent_decode
+from tracker._fast.percent cimport is_key_byte, next_pair, percent_decode
 
 cdef enum:
     MAX_NAMES = 64  # text field names (columns and aliases)
@@ -308,28 +308,35 @@ cdef class OneEventPath:
         headers = request.headers
         if type(headers) is not dict or "cookie" in <dict>headers:
             return None
-        self._params_json = None
         if is_get:
             if not self._decode_fields(<const unsigned char*>raw + prefix, path_size - prefix,
                                        <const unsigned char*>PyUnicode_DATA(query), query_size):
                 return None
             if self._country >= 0 and self._how[self._country] != UNSET:
                 return None
-            posted = None
-        else:
-            if query_size or path_size != prefix:
-                return None  # fields in the URL too: the general path merges them
-            posted = self._posted_document(request, <dict>headers)
-            if posted is None:
-                return None
-            if type(posted) is list:
-                if len(<list>posted) <= self._max_batch_events:
-                    self._parsed = (posted, True)
-                return self._batch(request, kind, <list>posted, <dict>headers, started)
-            self._parsed = ([posted], False)
-            if not self._object_fields(<dict>posted):
-                return None
-        client_of = self._client_of(request, <dict>headers)
+            return self._take_events(request, kind, None, False, <dict>headers, started)
+        if query_size or path_size != prefix:
+            return None  # fields in the URL too: the general path merges them
+        posted = self._posted_document(request, <dict>headers)
+        if posted is None:
+            return None
+        if type(posted) is dict:
+            events = [posted]
+            self._parsed = (events, False)
+            return self._take_events(request, kind, events, False, <dict>headers, started)
+        if not 0 < len(<list>posted) <= self._max_batch_events:
+            return None  # no event, or too many: the general path's 400 or 413
+        self._parsed = (posted, True)
+        return self._take_events(request, kind, <list>posted, True, <dict>headers, started)
+
+    cdef object _take_events(self, request, int kind, list posted, bint is_batch,
+                             dict headers, timespec* started):
+        """The rows of a request's events, appended, and the answer; None when
+        an event is out of scope (nothing is changed then). `posted`: a POST's
+        event objects; None for a GET, whose fields are in the slots already.
+        A batch's events share one visitor and one session, as the general
+        path's first event gets and hands on (tracking.carry_ids)."""
+        client_of = self._client_of(request, headers)
         if client_of is None:
             return None
         cdef ClientColumns client = <ClientColumns>(<tuple>client_of)[0]
@@ -339,18 +346,41 @@ cdef class OneEventPath:
         cdef long long now_ms = <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
         vid = uuid7()
         sid = uuid7()
-        row = self._event_row(client, host_header, now_ms, vid, sid)
-        if row is None:
-            return None
-        # Within scope: from here on the event is taken.
+        cdef list rows = []
+        if posted is None:
+            self._params_json = None
+            row = self._event_row(client, host_header, now_ms, vid, sid)
+            if row is None:
+                return None
+            rows.append(row)
+        else:
+            for item in posted:
+                self._params_json = None
+                if type(item) is not dict or not self._object_fields(<dict>item):
+                    return None
+                row = self._event_row(client, host_header, now_ms, vid, sid)
+                if row is None:
+                    return None
+                rows.append(row)
+        # Within scope: from here on the events are taken.
+        route = self._routes[kind]
         try:
-            self._append(self._table_id, 1, row)
+            if is_batch:
+                self._append_array(self._table_id, len(rows), b"[" + b",".join(rows) + b"]")
+            else:
+                self._append(self._table_id, 1, rows[0])
         except self._wal_full_error:
-            self._counters.record(self._routes[kind], self._full_answer.status,
-                                  _seconds_since(started))
+            self._counters.record(route, self._full_answer.status, _seconds_since(started))
             return self._full_answer
-        answer = self._answer_bytes(kind, bool(request.tls), vid, sid, now.tv_sec)
-        self._count(kind, started)
+        if not is_batch:
+            answer = self._answer_bytes(kind, bool(request.tls), vid, sid, now.tv_sec)
+            self._count(kind, started)
+            return answer
+        tls = 1 if request.tls else 0
+        cookies = (("Set-Cookie", self._cookie_text[tls][0] + vid + self._cookie_text[tls][1]),
+                   ("Set-Cookie", self._cookie_text[tls][2] + sid + self._cookie_text[tls][3]))
+        answer = self._batch_answer(route, len(rows), cookies)
+        self._counters.record(route, answer.status, _seconds_since(started))
         return answer
 
     # -- fields -----------------------------------------------------------
@@ -369,48 +399,26 @@ cdef class OneEventPath:
         memset(self._how, UNSET, self._slot_count)
         memset(self._seen, 0, self._name_count)
         cdef Py_ssize_t used = 0
-        used = self._pairs(path, path_size, 47, False, used)  # '/'
+        used = self._pairs(path, path_size, False, used)
         if used < 0:
             return False
-        return self._pairs(query, query_size, 38, True, used) >= 0  # '&'
+        return self._pairs(query, query_size, True, used) >= 0
 
-    cdef Py_ssize_t _pairs(self, const unsigned char* raw, Py_ssize_t size, unsigned char sep,
-                           bint is_query, Py_ssize_t used):
+    cdef Py_ssize_t _pairs(self, const unsigned char* raw, Py_ssize_t size, bint is_query,
+                           Py_ssize_t used):
         """Like pathpairs._pairs; decoded values are appended to _values from
         `used`. Returns the new `used`, or -1: out of scope."""
-        cdef Py_ssize_t pos = 0, start, stop, eq, key_end, value_start, value_end
+        cdef Py_ssize_t pos = 0, key_start, key_end, value_start, value_end
         cdef Py_ssize_t key_length, value_length, chars
         cdef int number = 0, entry
         cdef unsigned char key[MAX_KEY_LENGTH]
         cdef const unsigned char* value
-        while True:
-            while pos < size and raw[pos] == sep:
-                pos += 1
-            if pos >= size:
-                return used
-            start = pos
-            while pos < size and raw[pos] != sep:
-                pos += 1
-            stop = pos
+        while next_pair(raw, size, is_query, &pos, &key_start, &key_end, &value_start,
+                        &value_end):
             number += 1
             if number > MAX_PAIRS_C:
                 return -1
-            if is_query:
-                eq = start
-                while eq < stop and raw[eq] != 61:  # '='
-                    eq += 1
-                key_end = eq
-                value_start = eq + 1 if eq < stop else stop
-                value_end = stop
-            else:
-                key_end = stop
-                while pos < size and raw[pos] == sep:
-                    pos += 1
-                value_start = pos
-                while pos < size and raw[pos] != sep:
-                    pos += 1
-                value_end = pos
-            key_length = _unescape_key(raw + start, key_end - start, key, is_query)
+            key_length = _unescape_key(raw + key_start, key_end - key_start, key, is_query)
             if key_length < 0:
                 return -1
             entry = self._entry(key, key_length)
@@ -431,6 +439,7 @@ cdef class OneEventPath:
             if chars > self._max_chars:
                 return -1  # the general path's 400
             self._take(entry, value, value_length)
+        return used
 
     cdef object _event_row(self, ClientColumns client, str host_header, long long now_ms,
                            str vid, str sid):
@@ -449,49 +458,6 @@ cdef class OneEventPath:
             if not self._fill_campaign(found):
                 return None
         return self._row_json(now_ms, uuid7(), vid, sid, client)
-
-    cdef object _batch(self, request, int kind, list items, dict headers, timespec* started):
-        """A posted batch whose every event is in scope: its rows as one
-        payload and the general path's answer to it. None: out of scope."""
-        cdef Py_ssize_t count = len(items), i
-        if not 0 < count <= self._max_batch_events:
-            return None  # no event, or too many: the general path's 400 or 413
-        client_of = self._client_of(request, headers)
-        if client_of is None:
-            return None
-        cdef ClientColumns client = <ClientColumns>(<tuple>client_of)[0]
-        host_header = (<tuple>client_of)[1]
-        cdef timespec now
-        clock_gettime(CLOCK_REALTIME, &now)
-        cdef long long now_ms = <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
-        # One visitor and session for the whole request, as the general path's
-        # first event gets and hands on (tracking.carry_ids).
-        vid = uuid7()
-        sid = uuid7()
-        cdef list rows = []
-        for i in range(count):
-            item = items[i]
-            self._params_json = None
-            if type(item) is not dict or not self._object_fields(<dict>item):
-                return None
-            row = self._event_row(client, host_header, now_ms, vid, sid)
-            if row is None:
-                return None
-            rows.append(row)
-        # Within scope: from here on the events are taken.
-        payload = b"[" + b",".join(rows) + b"]"
-        try:
-            self._append_array(self._table_id, count, payload)
-        except self._wal_full_error:
-            self._counters.record(self._routes[kind], self._full_answer.status,
-                                  _seconds_since(started))
-            return self._full_answer
-        tls = 1 if request.tls else 0
-        cookies = (("Set-Cookie", self._cookie_text[tls][0] + vid + self._cookie_text[tls][1]),
-                   ("Set-Cookie", self._cookie_text[tls][2] + sid + self._cookie_text[tls][3]))
-        answer = self._batch_answer(self._routes[kind], count, cookies)
-        self._counters.record(self._routes[kind], answer.status, _seconds_since(started))
-        return answer
 
     cdef object _posted_document(self, request, dict headers):
         """The posted body parsed (the general path's rules): a dict for one

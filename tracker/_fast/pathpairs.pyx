@@ -11,7 +11,7 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp
 
-from tracker._fast.percent cimport is_key_byte, percent_decode
+from tracker._fast.percent cimport is_key_byte, next_pair, percent_decode
 
 cdef extern from "Python.h":
     const char* PyUnicode_AsUTF8AndSize(object text, Py_ssize_t* size) except NULL
@@ -36,14 +36,14 @@ def decode_path_pairs(str path not None, Py_ssize_t prefix_len) -> dict:
         return {}
     cdef object rest = path[prefix_len:] if prefix_len else path
     raw = <const unsigned char*>_utf8(rest, "path", &size)
-    return _pairs(raw, size, ord("/"), False, {}, None)
+    return _pairs(raw, size, False, {}, None)
 
 
 def decode_query(str query not None) -> dict:
     """Decode an application/x-www-form-urlencoded string (see pathpairs_py)."""
     cdef Py_ssize_t size
     cdef const unsigned char* raw = <const unsigned char*>_utf8(query, "query", &size)
-    return _pairs(raw, size, ord("&"), True, {}, None)
+    return _pairs(raw, size, True, {}, None)
 
 
 def known_keys(names) -> tuple:
@@ -71,10 +71,10 @@ def decode_url_fields(str path not None, Py_ssize_t prefix_len, str query not No
     if prefix_len < len(path):
         rest = path[prefix_len:] if prefix_len else path
         raw = <const unsigned char*>_utf8(rest, "path", &size)
-        _pairs(raw, size, ord("/"), False, fields, known)
+        _pairs(raw, size, False, fields, known)
     if query:
         raw = <const unsigned char*>_utf8(query, "query", &size)
-        _pairs(raw, size, ord("&"), True, fields, known)
+        _pairs(raw, size, True, fields, known)
     return fields
 
 
@@ -86,16 +86,13 @@ cdef const char* _utf8(object text, str what, Py_ssize_t* size) except NULL:
         raise ValueError(f"{what} is not valid Unicode text (unpaired surrogate)") from None
 
 
-cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, unsigned char sep, bint is_query,
-                 dict pairs, tuple known):
-    """Split on `sep` (skipping empty parts) and pair them up into `pairs`, where
-    a key already present keeps its value.
-
-    Path: consecutive segments are key, value. Query: each piece is key[=value].
-    """
+cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, bint is_query, dict pairs,
+                 tuple known):
+    """The path's or the query's pairs (percent.next_pair) into `pairs`, where a
+    key already present keeps its value."""
     cdef unsigned char stack_scratch[STACK_SCRATCH]
     cdef unsigned char* scratch = stack_scratch
-    cdef Py_ssize_t pos = 0, start, stop, eq
+    cdef Py_ssize_t pos = 0, key_start, key_end, value_start, value_end
     cdef int number = 0
     cdef object key, value
     if size > STACK_SCRATCH:
@@ -103,39 +100,15 @@ cdef dict _pairs(const unsigned char* raw, Py_ssize_t size, unsigned char sep, b
         if scratch == NULL:
             raise MemoryError()
     try:
-        while True:
-            # next non-empty part [start, stop)
-            while pos < size and raw[pos] == sep:
-                pos += 1
-            if pos >= size:
-                break
-            start = pos
-            while pos < size and raw[pos] != sep:
-                pos += 1
-            stop = pos
+        while next_pair(raw, size, is_query, &pos, &key_start, &key_end, &value_start,
+                        &value_end):
             number += 1
             if number > MAX_PAIRS_C:
                 raise ValueError(_too_many())
-            if is_query:
-                eq = start
-                while eq < stop and raw[eq] != 61:  # '='
-                    eq += 1
-                key = _decode_key(raw + start, eq - start, scratch, number, True, known)
-                if eq < stop:
-                    value = _decode(raw + eq + 1, stop - eq - 1, scratch, number, True)
-                else:
-                    value = ""
-            else:
-                key = _decode_key(raw + start, stop - start, scratch, number, False, known)
-                while pos < size and raw[pos] == sep:
-                    pos += 1
-                if pos < size:
-                    start = pos
-                    while pos < size and raw[pos] != sep:
-                        pos += 1
-                    value = _decode(raw + start, pos - start, scratch, number, False)
-                else:
-                    value = ""
+            key = _decode_key(raw + key_start, key_end - key_start, scratch, number, is_query,
+                              known)
+            value = _decode(raw + value_start, value_end - value_start, scratch, number,
+                            is_query)
             PyDict_SetDefault(pairs, key, value)
     finally:
         if scratch != stack_scratch:

@@ -1,9 +1,10 @@
 # cython: language_level=3
-"""Percent-decoding shared by pathpairs.pyx and oneevent.pyx (inline: no runtime import).
+"""The URL decoder's rules shared by pathpairs.pyx and oneevent.pyx (inline:
+no runtime import); tracker/_fast/pathpairs_py.py documents them.
 
-The rules of the URL decoder (tracker/_fast/pathpairs_py.py documents them):
-"%XX" with two hex digits of either case, "+" a space in a query, anything
-else as it is.
+Pairs: path parts (split on "/") are key, value, key, value...; query parts
+(split on "&") are key[=value]; empty parts are skipped. Escapes: "%XX" with
+two hex digits of either case, "+" a space in a query, anything else as it is.
 """
 
 from libc.string cimport memcpy
@@ -59,3 +60,38 @@ cdef inline Py_ssize_t percent_decode(const unsigned char* s, Py_ssize_t n, unsi
             i += 1
         j += 1
     return j
+
+
+cdef inline bint next_pair(const unsigned char* raw, Py_ssize_t size, bint is_query,
+                           Py_ssize_t* pos, Py_ssize_t* key_start, Py_ssize_t* key_end,
+                           Py_ssize_t* value_start, Py_ssize_t* value_end) noexcept nogil:
+    """The next pair of raw[:size] from pos[0] on, as byte ranges, pos[0]
+    moved past it; False when there is none. A missing value is an empty range."""
+    cdef unsigned char sep = 38 if is_query else 47  # '&' '/'
+    cdef Py_ssize_t at = pos[0], start, stop
+    while at < size and raw[at] == sep:
+        at += 1
+    if at >= size:
+        pos[0] = at
+        return False
+    start = at
+    while at < size and raw[at] != sep:
+        at += 1
+    stop = at
+    key_start[0] = start
+    if is_query:
+        while start < stop and raw[start] != 61:  # '='
+            start += 1
+        key_end[0] = start
+        value_start[0] = start + 1 if start < stop else stop
+        value_end[0] = stop
+    else:
+        key_end[0] = stop
+        while at < size and raw[at] == sep:
+            at += 1
+        value_start[0] = at
+        while at < size and raw[at] != sep:
+            at += 1
+        value_end[0] = at
+    pos[0] = at
+    return True
