@@ -9,7 +9,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 FAST_MODULES = ["pathpairs", "columns", "ids", "native", "rowjson", "httpreader", "shmcounter",
-                "eventcore", "httpwire", "oneevent"]
+                "eventcore", "httpwire", "oneevent", "connection",
+                "deadline", "request"]
 
 
 class BuildWithSchema(build_py):

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracker._fast import httpreader_py
-from tracker._fast.httpmessage import BODY, HEAD, IDLE, Request, RequestError
+from tracker._fast.httpmessage import BODY, HEAD, IDLE, RequestError
+from tracker._fast.request_py import Request
 from tracker.http import Limits
 
 LIMITS = Limits(max_body_bytes=64, max_header_bytes=256, max_url_bytes=64)

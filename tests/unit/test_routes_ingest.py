@@ -13,6 +13,7 @@ from tracker.model.tables import EVENTS, TABLES
 from tracker.routes import ingest as ingest_module
 from tracker.routes.ingest import Ingestor
 from tracker.wal import Syncer, WalFullError, WalReader, WalWriter
+from tracker.wal.format import HEADER_SIZE
 
 OTHER = next(t for t in TABLES if t.table_id != EVENTS.table_id)
 
@@ -97,6 +98,29 @@ def test_quota_counts_pending_rows(tmp_path):
         writer.close()
 
     asyncio.run(scenario())
+
+
+def test_the_quota_stops_the_first_row_that_does_not_fit(tmp_path):
+    # Rows after the turn's first skip the quota check while they fit in the
+    # room found then: the first row past the quota must still be refused.
+    async def scenario(directory: Path, quota: int) -> None:
+        ingestor, writer = make(directory, quota=quota)
+        row = b'{"e":"xxxxxxxxxx"}'
+        with pytest.raises(WalFullError):
+            for _ in range(1000):
+                ingestor.append_encoded(EVENTS.table_id, 1, row)
+        ingestor.commit()
+        used = writer.bytes_on_disk
+        assert used + HEADER_SIZE <= quota  # what was taken fits...
+        assert used + len(row) + 1 + HEADER_SIZE > quota  # ...and the next row did not
+        assert ingestor.rejected_full == 1
+        # After a commit the room is asked again: still full.
+        with pytest.raises(WalFullError):
+            ingestor.append_encoded(EVENTS.table_id, 1, row)
+        writer.close()
+
+    for quota in (300, 301, 302, 333, 1000):
+        asyncio.run(scenario(tmp_path / str(quota), quota))
 
 
 def test_a_failed_commit_keeps_the_rows_for_the_next(tmp_path, monkeypatch):

@@ -29,6 +29,8 @@ else:
         for lazy in ("columns", "native", "rowjson"):
             if importlib.util.find_spec(f"tracker._fast.{lazy}") is None:
                 raise ImportError(f"tracker._fast.{lazy} is not built")
+        from tracker._fast.connection import ConnectionCore, TurnOutput
+        from tracker._fast.deadline import Deadline
         from tracker._fast.eventcore import EventCore, host_from_url, host_without_port
         from tracker._fast.httpreader import RequestReader
         from tracker._fast.httpwire import header_lines
@@ -40,6 +42,7 @@ else:
             decode_url_fields,
             known_keys,
         )
+        from tracker._fast.request import Request
         from tracker._fast.shmcounter import SharedCounter
 
         USING_EXTENSIONS = True
@@ -48,6 +51,8 @@ else:
 
 if not USING_EXTENSIONS:
     OneEventPath = None
+    from tracker._fast.connection_py import ConnectionCore, TurnOutput
+    from tracker._fast.deadline_py import Deadline
     from tracker._fast.eventcore_py import EventCore, host_from_url, host_without_port
     from tracker._fast.httpreader_py import RequestReader
     from tracker._fast.httpwire_py import header_lines
@@ -58,17 +63,22 @@ if not USING_EXTENSIONS:
         decode_url_fields,
         known_keys,
     )
+    from tracker._fast.request_py import Request
     from tracker._fast.shmcounter_py import SharedCounter
 
 __all__ = [
     "USING_EXTENSIONS",
     "ColumnBatch",
+    "ConnectionCore",
+    "Deadline",
     "EventCore",
     "JsonRows",
     "OneEventPath",
+    "Request",
     "RequestReader",
     "SharedCounter",
     "TableBuffer",
+    "TurnOutput",
     "decode_path_pairs",
     "decode_query",
     "decode_url_fields",

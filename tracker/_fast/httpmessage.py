@@ -1,14 +1,13 @@
-"""The request as the application sees it, and what both request readers share.
+"""What both request readers share, and the Request's cookie parsing.
 
-The reader (``httpreader``, compiled, and its twin ``httpreader_py``) lives in
-tracker._fast; ``tracker.http`` re-exports ``Request`` and ``RequestError``.
-They are defined here, outside ``tracker.http``, so that the compiled reader
-can import them without importing the HTTP package that imports it.
+The reader (``httpreader``, compiled, and its twin ``httpreader_py``) and the
+``Request`` it builds (``request``, compiled, and its twin ``request_py``) live
+in tracker._fast; ``tracker.http`` re-exports ``Request`` and ``RequestError``.
+They are defined outside ``tracker.http`` so that the compiled reader can
+import them without importing the HTTP package that imports it.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 # Phases of the message being read.
 IDLE = 0  # between messages
@@ -45,35 +44,6 @@ class RequestError(Exception):
         super().__init__(status, message)
         self.status = status
         self.message = message
-
-
-@dataclass(slots=True)
-class Request:
-    """One parsed HTTP request.
-
-    ``path`` and ``query`` are the raw request target, still percent-encoded
-    (``query`` without the ``?``). Header names are lowercase; a repeated
-    header is joined with ``", "`` (``cookie`` with ``"; "``). Text is decoded
-    as latin-1, so ``s.encode("latin-1")`` gives back the bytes on the wire.
-    """
-
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-    peer_ip: str
-    tls: bool
-    keep_alive: bool
-    http_version: str = "1.1"
-    _cookies: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
-
-    def cookie(self, name: str) -> str | None:
-        """The value of cookie ``name``, or None. Parsed on first use."""
-        cookies = self._cookies
-        if cookies is None:
-            cookies = self._cookies = parse_cookies(self.headers.get("cookie", ""))
-        return cookies.get(name)
 
 
 def parse_cookies(header: str) -> dict[str, str]:

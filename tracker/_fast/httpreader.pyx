@@ -36,11 +36,11 @@ cdef extern from "Python.h":
     void* PyUnicode_DATA(object text)
     Py_ssize_t PyUnicode_GET_LENGTH(object text)
 
+from tracker._fast.request cimport new_request
 from tracker._fast.httpmessage import (
     HEADER_NAMES,
     METHODS,
     REQUEST_LINE_OVERHEAD,
-    Request,
     RequestError,
     split_unusual_target,
 )
@@ -90,35 +90,6 @@ cdef class RequestReader:
     requests completed before it in the same bytes were already delivered.
     """
 
-    cdef object _deliver
-    cdef object _parser
-    cdef object _error
-    cdef object _last
-    cdef str _peer_ip
-    cdef bint _tls
-    cdef bint _keep_alive
-    cdef Py_ssize_t _max_body
-    cdef Py_ssize_t _max_header
-    cdef Py_ssize_t _max_url
-    # The message being read; reset by on_message_begin.
-    cdef bytes _url
-    cdef dict _headers
-    cdef object _body  # bytes, or a bytearray once a second chunk arrives
-    cdef Py_ssize_t _head_bytes  # request line + complete header lines
-    cdef Py_ssize_t _head_seen  # whole chunks received while still in this head
-    cdef Py_ssize_t _body_size
-    cdef public int phase
-    cdef public long phase_serial  # changes at every phase change
-    cdef public bint continue_wanted  # "Expect: 100-continue" seen, body not started
-    cdef public bint finished  # no further request will be read on this connection
-    cdef public object upgrade_request
-    cdef public object upgrade_tail  # bytes after an upgrade request's head
-    cdef bint _in_parser  # httptools holds the start of a message: it reads on
-    # The header values of the last plain request, by position: a client sends
-    # the same ones again (User-Agent, Accept-Language, Host...), and the text
-    # already made is reused, its hash already computed.
-    cdef list _recent_values
-
     def __init__(self, limits, str peer_ip, bint tls, deliver):
         # Limits is frozen: its numbers are read once.
         self._max_body = limits.max_body_bytes
@@ -146,7 +117,7 @@ cdef class RequestReader:
         self._in_parser = False
         self._recent_values = []
 
-    def feed(self, data):
+    cpdef feed(self, data):
         if self.finished:
             if self.upgrade_request is not None:
                 self.upgrade_tail += data  # arrived before reading paused
@@ -288,8 +259,8 @@ cdef class RequestReader:
                 query = _latin1(mark + 1, size - (mark - raw) - 1)
         else:
             path, query = split_unusual_target(_latin1(raw, size))
-        request = Request(method, path, query, headers, body, self._peer_ip, self._tls,
-                          keep_alive, version)
+        request = new_request(method, path, query, headers, body, self._peer_ip, self._tls,
+                              keep_alive, version)
         self._last = request
         self.phase = IDLE
         self.phase_serial += 1

@@ -21,10 +21,10 @@ from tracker._fast.httpmessage import (
     IDLE,
     METHODS,
     REQUEST_LINE_OVERHEAD,
-    Request,
     RequestError,
     split_unusual_target,
 )
+from tracker._fast.request_py import Request
 
 log = logging.getLogger("tracker.http.reader")
 

@@ -1,5 +1,11 @@
 # cython: language_level=3
-"""C-level UUID text check shared by ids.pyx and columns.pyx (inline: no runtime import)."""
+"""C-level UUID text check shared by ids.pyx and columns.pyx (inline: no runtime
+import), and ids.pyx's uuid7_at for the compiled single-event path."""
+
+from libc.stdint cimport uint64_t
+
+
+cdef str uuid7_at(uint64_t now_ms)
 
 
 cdef inline int _hex_lower(unsigned char c) noexcept nogil:

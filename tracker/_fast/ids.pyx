@@ -61,6 +61,13 @@ cdef class Uuid7Generator:
         self.pool_pos = 0
 
     cpdef str next(self):
+        cdef timespec now
+        clock_gettime(CLOCK_REALTIME, &now)
+        return self.next_at(<uint64_t>now.tv_sec * 1000 + <uint64_t>now.tv_nsec // 1000000)
+
+    cdef str next_at(self, uint64_t now_ms):
+        """The next id, `now_ms` being the wall clock in milliseconds (read by
+        a caller that needs the time anyway)."""
         if self.fork_count != _fork_count:
             self.fork_count = _fork_count
             self.pool_pos = POOL_SIZE
@@ -77,9 +84,6 @@ cdef class Uuid7Generator:
             random62 = (random62 << 8) | draw[i]
         random62 &= (<uint64_t>1 << 62) - 1
 
-        cdef timespec now
-        clock_gettime(CLOCK_REALTIME, &now)
-        cdef uint64_t now_ms = <uint64_t>now.tv_sec * 1000 + <uint64_t>now.tv_nsec // 1000000
         if now_ms > self.last_ms:
             self.last_ms = now_ms
             self.counter = start
@@ -124,6 +128,11 @@ cdef Uuid7Generator _GENERATOR = Uuid7Generator()
 def uuid7() -> str:
     """A new UUIDv7 as canonical lowercase text; increasing within this process."""
     return _GENERATOR.next()
+
+
+cdef str uuid7_at(uint64_t now_ms):
+    """uuid7() for a caller that read the wall clock already (`now_ms`)."""
+    return _GENERATOR.next_at(now_ms)
 
 
 def normalize_uuid(s) -> str | None:

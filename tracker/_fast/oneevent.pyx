@@ -66,7 +66,7 @@ cdef extern from "string.h" nogil:
 
 from orjson import JSONDecodeError, JSONEncodeError, dumps, loads
 
-from tracker._fast.ids import uuid7
+from tracker._fast.ids cimport uuid7_at
 from tracker._fast.percent cimport is_key_byte, next_pair, percent_decode
 
 cdef enum:
@@ -344,8 +344,8 @@ cdef class OneEventPath:
         cdef timespec now
         clock_gettime(CLOCK_REALTIME, &now)
         cdef long long now_ms = <long long>now.tv_sec * 1000 + now.tv_nsec // 1000000
-        vid = uuid7()
-        sid = uuid7()
+        vid = uuid7_at(now_ms)
+        sid = uuid7_at(now_ms)
         cdef list rows = []
         if posted is None:
             self._params_json = None
@@ -457,7 +457,7 @@ cdef class OneEventPath:
                                                         self._len[self._url], NULL))
             if not self._fill_campaign(found):
                 return None
-        return self._row_json(now_ms, uuid7(), vid, sid, client)
+        return self._row_json(now_ms, uuid7_at(now_ms), vid, sid, client)
 
     cdef object _posted_document(self, request, dict headers):
         """The posted body parsed (the general path's rules): a dict for one

@@ -5,10 +5,12 @@ StreamingResponse, HttpDate, Upgrade), ``client`` (AnswerStream, exchange: our
 side of an upstream exchange), ``limits`` (Limits), ``protocol`` (one
 HttpProtocol per connection), ``deadline`` (its one timer), ``state``
 (ServerState shared by a server's connections, and the output it writes once
-per loop turn), ``server`` (start_server, HttpServer.shutdown). The reader
-(bytes -> Requests, size limits) is on the hot path of every header, so it
-lives in tracker._fast (``httpreader``, compiled, with its twin
-``httpreader_py``).
+per loop turn), ``server`` (start_server, HttpServer.shutdown). What runs on
+every request lives in tracker._fast, compiled, each with a pure-Python twin:
+the reader (``httpreader``: bytes -> Requests, size limits), the ``Request``
+itself (``request``), the connection's per-request steps and the turn's
+output (``connection``: HttpProtocol's base class ``ConnectionCore`` and
+``TurnOutput``) and the deadline (``deadline``).
 
 Behaviour decided here:
 - Errors found by this layer are JSON ``{"error": ...}`` and close the

@@ -23,14 +23,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable
 from typing import Protocol, TypeAlias, cast
 
-from tracker._fast import RequestReader
-from tracker._fast.httpmessage import HEAD, IDLE, Request, RequestError
+from tracker._fast import ConnectionCore, Request, RequestReader
+from tracker._fast.httpmessage import HEAD, IDLE
 from tracker.http.deadline import Deadline
-from tracker.http.limits import Limits
 from tracker.http.response import (
     LAST_CHUNK,
     PrebuiltResponse,
@@ -39,12 +37,10 @@ from tracker.http.response import (
     Upgrade,
     chunk_frame,
 )
-from tracker.http.state import ServerState
 
 log = logging.getLogger(__name__)
 
 Reply: TypeAlias = Response | PrebuiltResponse | StreamingResponse | bytes | Upgrade
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class App(Protocol):
@@ -66,35 +62,11 @@ class App(Protocol):
     def handle(self, request: Request) -> Reply | Awaitable[Reply]: ...
 
 
-class HttpProtocol(asyncio.Protocol):
-    def __init__(self, app: App, limits: Limits, server: ServerState, tls: bool = False) -> None:
-        self._app = app
-        self._limits = limits
-        self._server = server
-        self._tls = tls
-        self._transport: asyncio.Transport | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._deadline: Deadline | None = None
-        self._reader: RequestReader | None = None
-        self._queue: deque[Request] = deque()
-        self._out: list[bytes] = []  # answers not yet handed to the transport
-        self._busy = False  # the app is producing an awaitable response
-        self._task: asyncio.Task[None] | None = None  # strong ref to that work
-        self._stream: asyncio.Task[None] | None = None  # writing a StreamingResponse
-        self._drained: asyncio.Future[None] | None = None  # the stream waits for resume_writing
-        self._closing = False  # no further response will be written
-        self._rejecting = False  # over max_connections: answer 503 and close
-        self._error: RequestError | None = None  # to send once the queue is answered
-        self._upgrade: Upgrade | None = None  # to perform once earlier responses are out
-        self._write_paused = False
-        self._read_paused = False
-        self._armed_serial = -1  # reader phase the current deadline was set for
-        self.peer_ip = ""
-
-    @property
-    def pending(self) -> int:
-        """Requests received on this connection and not yet answered."""
-        return len(self._queue) + self._busy
+class HttpProtocol(ConnectionCore, asyncio.Protocol):
+    """One connection. The steps every request takes (``data_received``, answering
+    the queue, the turn's output, the idle deadline) and the connection's state
+    are ``ConnectionCore``'s (tracker._fast.connection, compiled); the rest is
+    here: errors, streaming, upgrades, flow control, timeouts and closing."""
 
     # asyncio callbacks
 
@@ -129,20 +101,6 @@ class HttpProtocol(asyncio.Protocol):
         self._out.clear()
         if self._stream is not None:
             self._stream.cancel()  # nobody reads the rest: stop its source
-
-    def data_received(self, data: bytes) -> None:
-        if self._closing:
-            return
-        if self._rejecting:
-            self._refuse_overloaded()
-            return
-        try:
-            self._reader.feed(data)
-        except RequestError as exc:
-            self._error = exc
-        if self._queue and not self._busy:
-            self._run_queue()
-        self._after_io()
 
     def eof_received(self) -> bool | None:
         # The client finished sending; answer what was received, then close.
@@ -181,44 +139,20 @@ class HttpProtocol(asyncio.Protocol):
 
     # answering
 
-    def _run_queue(self) -> None:
-        """Answer queued requests in order until one needs to wait or closes."""
-        queue = self._queue
+    def _answer_general(self, request: Request, reply: Reply) -> None:
+        """Everything but complete bytes on a kept-alive connection (which
+        ``_run_queue`` writes itself): encode ``reply``, or defer it."""
         server = self._server
-        reader = self._reader
-        out = self._out
-        handle = self._app.handle
-        responses = server.responses
-        was_empty = not out
-        while queue and not self._busy and not self._closing and self._upgrade is None:
-            request = queue.popleft()
-            server.requests_total += 1
-            try:
-                reply = handle(request)
-            except Exception:
-                reply = self._crashed(request)
-            kind = type(reply)
-            if (kind is bytes and request.keep_alive and not server.draining
-                    and not reader.finished):
-                # The hot path inline: complete answer bytes (the compiled
-                # single-event path's), the connection kept alive.
-                out.append(reply)
-                responses[reply[9] - 48] += 1  # the status's first digit
-                continue
-            if (kind is PrebuiltResponse and request.keep_alive
-                    and request.http_version == "1.1" and request.method != "HEAD"
-                    and not server.draining and not reader.finished):
-                # A constant answer, the connection kept alive.
-                out.append(reply.encode(True, server.clock))
-                responses[reply.status // 100] += 1
-                continue
-            data = self._encode(request, reply)
-            if data is not None:
-                out.append(data)
-        if out and was_empty:
-            server.output_pending(self)
-        if self._upgrade is not None or self._closing:
-            self._after_answers()
+        if (type(reply) is PrebuiltResponse and request.keep_alive
+                and request.http_version == "1.1" and request.method != "HEAD"
+                and not server.draining and not self._reader.finished):
+            # A constant answer, the connection kept alive.
+            self._out.append(reply.encode(True, server.clock))
+            server.responses[reply.status // 100] += 1
+            return
+        data = self._encode(request, reply)
+        if data is not None:
+            self._out.append(data)
 
     async def _respond_later(self, request: Request, awaitable: Awaitable[Reply]) -> None:
         try:
@@ -377,24 +311,6 @@ class HttpProtocol(asyncio.Protocol):
         log.exception("application failed on %s %s", request.method, request.path)
         return Response.error(500, "internal error")
 
-    def _write(self, data: bytes) -> None:
-        """Queue ``data`` for the server's write at the end of this loop turn."""
-        out = self._out
-        out.append(data)
-        if len(out) == 1:
-            self._server.output_pending(self)
-
-    def write_out(self) -> None:
-        """Hand the queued output to the transport; ServerState calls this once per
-        turn, after its ``commit``."""
-        out = self._out
-        if not out:
-            return
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        if self._transport is not None:
-            self._transport.write(data)
-
     def _write_now(self) -> bool:
         """Write the queued output before the turn ends (closing, handing over).
 
@@ -412,30 +328,6 @@ class HttpProtocol(asyncio.Protocol):
             self._hand_over()
         elif self._closing:
             self._close()
-
-    def _after_io(self) -> None:
-        """Settle what follows from the latest event: errors, 100-continue, reading, timers."""
-        if self._closing or self._transport is None:
-            return
-        if not self._queue and not self._busy:
-            reader = self._reader
-            if reader.phase == IDLE and not (
-                self._error or reader.finished or self._read_paused or self._write_paused
-            ):
-                # The common case, inlined: all answered, wait for the next request.
-                self._deadline.set(self._limits.idle_timeout, "idle")
-                return
-            if self._error is not None:
-                self._send_error()
-                return
-            if reader.continue_wanted:
-                reader.continue_wanted = False
-                self._write(_CONTINUE)
-            if reader.finished and reader.upgrade_request is None:
-                self._close()  # end of input (EOF) with everything answered
-                return
-        self._update_reading()
-        self._update_deadline()
 
     def _send_error(self) -> None:
         error = self._error

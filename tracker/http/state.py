@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from tracker._fast import TurnOutput
 from tracker.http.response import HttpDate
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class ServerState:
         self.draining = False
         self.clock = HttpDate()
         self._emptied: asyncio.Event | None = None
-        self._output: list[Any] = []  # connections with output queued this loop turn
+        self.output = TurnOutput(self.commit)  # connections with answers this turn
         self._before_write = before_write
         self._commit_failing = False  # log a failing commit once, not every turn
 
@@ -45,20 +46,11 @@ class ServerState:
 
     def output_pending(self, conn: Any) -> None:
         """``conn`` queued output: write it, with everyone else's, at the end of this turn."""
-        output = self._output
-        output.append(conn)
-        if len(output) == 1:
-            asyncio.get_running_loop().call_soon(self.write_output)
+        self.output.add(conn)
 
     def write_output(self) -> None:
         """Write the output every connection queued since the last call."""
-        output, self._output = self._output, []
-        if not self.commit():
-            for conn in output:
-                conn.abort()
-            return
-        for conn in output:
-            conn.write_out()
+        self.output.write()
 
     def commit(self) -> bool:
         """Run ``before_write``; False (logged) when it failed: no answer may go out."""

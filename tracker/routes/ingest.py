@@ -63,6 +63,10 @@ class Ingestor:
         self._pending: dict[int, _TablePending] = {}
         self._pending_bytes = 0  # the size of the records commit() would write
         self._commit_scheduled = False
+        # Pending bytes this turn's appends may reach without a commit or a
+        # quota check: set by _make_room from the log's room at that time, 0
+        # once a commit runs (the room is asked again at the next append).
+        self._turn_limit = 0
         self.events_received = 0
         self.rejected_full = 0
 
@@ -114,6 +118,18 @@ class Ingestor:
         the turn's merged record of `table_id`. Only for a grouped log (fsync
         not "always"); raises WalFullError."""
         pending = self._pending.get(table_id)
+        if pending is not None and pending.merged:
+            size = len(elements) + 1
+            if self._pending_bytes + size <= self._turn_limit:
+                # The common case: one more row for the open record, within
+                # the room _make_room found earlier in this turn.
+                merged = pending.merged
+                merged += b","
+                merged += elements
+                pending.merged_rows += count
+                self._pending_bytes += size
+                self.events_received += count
+                return
         # A "," before the elements; or a "[" and the head of a new record.
         opening = pending is None or not pending.merged
         size = len(elements) + (2 + RECORD_HEAD_SIZE if opening else 1)
@@ -151,6 +167,7 @@ class Ingestor:
             # wait for a later turn whatever happens to their answers.
             self._commit_scheduled = True
             asyncio.get_running_loop().call_soon(self._commit_soon)
+        self._turn_limit = min(COMMIT_BYTES, self._writer.room())
 
     def commit(self) -> None:
         """Write the pending rows, one merged record per table and each large
@@ -159,6 +176,7 @@ class Ingestor:
         On failure (disk full, I/O error) the rows stay pending for the next
         commit and the error is raised: whatever acknowledges them must not be sent.
         """
+        self._turn_limit = 0
         pending = self._pending
         if not pending:
             return

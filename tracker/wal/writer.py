@@ -234,7 +234,11 @@ class WalWriter:
     def has_room(self, size: int) -> bool:
         """Whether `size` more bytes, and the header of a new segment should they
         start one, fit in the quota (for appends made later)."""
-        return self._bytes_on_disk + size + HEADER_SIZE <= self.quota_bytes
+        return size <= self.room()
+
+    def room(self) -> int:
+        """How many bytes appends made later may add: has_room(n) is n <= room()."""
+        return self.quota_bytes - self._bytes_on_disk - HEADER_SIZE
 
     def check_room(self, size: int) -> None:
         """WalFullError unless has_room(size)."""
