@@ -258,3 +258,50 @@ def test_a_reader_beside_a_writer_reusing_spares_sees_every_record_once(tmp_path
     assert seen == list(range(total))
     assert spared > 20
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def evict(path: Path) -> None:
+    """Drop `path`'s clean pages from the page cache, as the kernel's reclaim would."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def cached(path: Path) -> bool:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return writer_module.in_page_cache(fd, path.stat().st_size)
+    finally:
+        os.close(fd)
+
+
+def test_in_page_cache_tells_a_written_file_from_an_evicted_one(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(1 << 20))
+    assert cached(path)
+    evict(path)
+    assert not cached(path)
+    assert writer_module.in_page_cache(os.open(path, os.O_RDONLY), 0)  # nothing to read
+
+
+def test_a_spare_the_page_cache_dropped_is_not_written_over(tmp_path):
+    # Writing over uncached blocks would read each from the disk first, on the
+    # loop: the writer takes a fresh file instead, and the spare is gone.
+    w = open_writer(tmp_path)
+    for i in range(25):  # segments 1-3
+        w.append(1, 1, payload(i))
+    retire_segments(tmp_path, upto=3)
+    for spare in spare_files(tmp_path):
+        evict(spare)
+    for i in range(25, 35):  # rolls into segment 4
+        w.append(1, 1, payload(i))
+    [path] = [p for s, p in segment_files(tmp_path) if s == 4]
+    # A fresh file (its inode number may be the deleted spare's): no old bytes.
+    assert path.stat().st_size == HEADER_SIZE + 5 * RECORD
+    assert len(spare_files(tmp_path)) == 1  # the one tried is deleted, the other left to expire
+    reader = WalReader(tmp_path, None)
+    assert drain(reader) == [payload(i) for i in range(20, 35)]
+    w.close()
