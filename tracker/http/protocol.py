@@ -1,10 +1,12 @@
 """One HTTP/1.1 connection: reading requests, ordering responses, timeouts.
 
-Per-connection state lives on ``HttpProtocol``; the message being parsed lives
-in its ``RequestReader``; a finished request is a ``Request`` in ``_queue``
-until its response is written. Responses leave in request order: while the
-application works on an awaitable response, later requests wait in the queue,
-and reading pauses once ``max_pipelined`` are waiting.
+Per-connection state lives on ``HttpProtocol`` (in its compiled base class
+``ConnectionCore``, tracker/_fast/connection.pyx, which also runs the steps of
+every request); the message being parsed lives in its ``RequestReader``; a
+finished request is a ``Request`` in ``_queue`` until its response is
+written. Responses leave in request order: while the application works on an
+awaitable response, later requests wait in the queue, and reading pauses once
+``max_pipelined`` are waiting.
 
 Output is coalesced per loop turn: a connection collects its responses in
 ``_out`` and the ``ServerState`` writes every connection's output once the
