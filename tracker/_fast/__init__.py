@@ -29,7 +29,7 @@ else:
         for lazy in ("columns", "native", "rowjson"):
             if importlib.util.find_spec(f"tracker._fast.{lazy}") is None:
                 raise ImportError(f"tracker._fast.{lazy} is not built")
-        from tracker._fast.connection import ConnectionCore, TurnOutput
+        from tracker._fast.connection import ConnectionCore, ServerCore
         from tracker._fast.deadline import Deadline
         from tracker._fast.eventcore import EventCore, host_from_url, host_without_port
         from tracker._fast.httpreader import RequestReader
@@ -51,7 +51,7 @@ else:
 
 if not USING_EXTENSIONS:
     OneEventPath = None
-    from tracker._fast.connection_py import ConnectionCore, TurnOutput
+    from tracker._fast.connection_py import ConnectionCore, ServerCore
     from tracker._fast.deadline_py import Deadline
     from tracker._fast.eventcore_py import EventCore, host_from_url, host_without_port
     from tracker._fast.httpreader_py import RequestReader
@@ -76,9 +76,9 @@ __all__ = [
     "OneEventPath",
     "Request",
     "RequestReader",
+    "ServerCore",
     "SharedCounter",
     "TableBuffer",
-    "TurnOutput",
     "decode_path_pairs",
     "decode_query",
     "decode_url_fields",

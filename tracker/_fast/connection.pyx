@@ -23,7 +23,8 @@ cdef bytes _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 cdef class ConnectionCore:
-    cdef public object _app, _limits, _server, _transport, _loop
+    cdef public object _app, _limits, _transport, _loop
+    cdef public ServerCore _server
     cdef public Deadline _deadline
     cdef public RequestReader _reader
     cdef public object _queue  # a deque of Requests not yet answered
@@ -42,7 +43,6 @@ cdef class ConnectionCore:
     cdef public str peer_ip
     cdef object _handle  # the app's handle
     cdef list _responses  # the server's counters by status class
-    cdef TurnOutput _turn_output
     cdef double _idle_timeout
 
     def __init__(self, app, limits, server, bint tls=False):
@@ -70,7 +70,6 @@ cdef class ConnectionCore:
         self.peer_ip = ""
         self._handle = app.handle
         self._responses = server.responses
-        self._turn_output = server.output
         self._idle_timeout = limits.idle_timeout
 
     @property
@@ -95,7 +94,7 @@ cdef class ConnectionCore:
     cpdef _run_queue(self):
         """Answer queued requests in order until one needs to wait or closes."""
         cdef object queue = self._queue
-        cdef object server = self._server
+        cdef ServerCore server = self._server
         cdef RequestReader reader = self._reader
         cdef list out = self._out
         cdef list responses = self._responses
@@ -122,7 +121,7 @@ cdef class ConnectionCore:
                 continue
             self._answer_general(request, reply)
         if out and was_empty:
-            self._turn_output.add(self)
+            server.output_pending(self)
         if self._upgrade is not None or self._closing:
             self._after_answers()
 
@@ -156,7 +155,7 @@ cdef class ConnectionCore:
         cdef list out = self._out
         out.append(data)
         if len(out) == 1:
-            self._turn_output.add(self)
+            self._server.output_pending(self)
 
     cpdef write_out(self):
         """Hand the queued output to the transport; ServerState calls this once per
@@ -170,30 +169,37 @@ cdef class ConnectionCore:
             self._transport.write(data)
 
 
-cdef class TurnOutput:
-    """The connections with answers queued in this loop turn, written together
-    at its end, once ``commit`` (ServerState.commit) made them safe to send."""
+cdef class ServerCore:
+    """What every connection of one server touches per request: the request
+    and response counters, the drain flag, and the connections with answers
+    queued in this loop turn, written together at its end once ``commit()``
+    (ServerState's) made them safe to send. The base class of ServerState,
+    which has the rest."""
 
+    cdef public long long requests_total  # requests handed to the application
+    cdef public list responses  # index: status // 100
+    cdef public bint draining
     cdef list _waiting
-    cdef object _commit
 
-    def __init__(self, commit):
+    def __init__(self):
+        self.requests_total = 0
+        self.responses = [0] * 6
+        self.draining = False
         self._waiting = []
-        self._commit = commit
 
-    cpdef add(self, ConnectionCore conn):
+    cpdef output_pending(self, ConnectionCore conn):
         """``conn`` queued output: write it, with everyone else's, at the end of this turn."""
         cdef list waiting = self._waiting
         waiting.append(conn)
         if len(waiting) == 1:
-            asyncio.get_running_loop().call_soon(self.write)
+            asyncio.get_running_loop().call_soon(self.write_output)
 
-    def write(self):
+    def write_output(self):
         """Write the output every connection queued since the last call."""
         cdef list waiting = self._waiting
         self._waiting = []
         cdef ConnectionCore conn
-        if not self._commit():
+        if not self.commit():
             for conn in waiting:
                 conn.abort()
             return

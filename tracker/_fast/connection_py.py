@@ -90,7 +90,7 @@ class ConnectionCore:
                 continue
             self._answer_general(request, reply)
         if out and was_empty:
-            server.output.add(self)
+            server.output_pending(self)
         if self._upgrade is not None or self._closing:
             self._after_answers()
 
@@ -123,7 +123,7 @@ class ConnectionCore:
         out = self._out
         out.append(data)
         if len(out) == 1:
-            self._server.output.add(self)
+            self._server.output_pending(self)
 
     def write_out(self) -> None:
         """Hand the queued output to the transport; ServerState calls this once per
@@ -137,27 +137,35 @@ class ConnectionCore:
             self._transport.write(data)
 
 
-class TurnOutput:
-    """The connections with answers queued in this loop turn, written together
-    at its end, once ``commit`` (ServerState.commit) made them safe to send."""
+class ServerCore:
+    """What every connection of one server touches per request: the request
+    and response counters, the drain flag, and the connections with answers
+    queued in this loop turn, written together at its end once ``commit()``
+    (ServerState's) made them safe to send. The base class of ServerState,
+    which has the rest."""
 
-    def __init__(self, commit: Any) -> None:
-        self._waiting: list[Any] = []
-        self._commit = commit
+    def __init__(self) -> None:
+        self.requests_total = 0  # requests handed to the application
+        self.responses = [0] * 6  # index: status // 100
+        self.draining = False
+        self._waiting: list[ConnectionCore] = []
 
-    def add(self, conn: ConnectionCore) -> None:
+    def commit(self) -> bool:  # ServerState's
+        raise NotImplementedError
+
+    def output_pending(self, conn: ConnectionCore) -> None:
         """``conn`` queued output: write it, with everyone else's, at the end of this turn."""
         waiting = self._waiting
         waiting.append(conn)
         if len(waiting) == 1:
-            asyncio.get_running_loop().call_soon(self.write)
+            asyncio.get_running_loop().call_soon(self.write_output)
 
-    def write(self) -> None:
+    def write_output(self) -> None:
         """Write the output every connection queued since the last call."""
         waiting, self._waiting = self._waiting, []
-        if not self._commit():
+        if not self.commit():
             for conn in waiting:
-                conn.abort()
+                conn.abort()  # HttpProtocol's
             return
         for conn in waiting:
             conn.write_out()

@@ -10,7 +10,7 @@ every request lives in tracker._fast, compiled, each with a pure-Python twin:
 the reader (``httpreader``: bytes -> Requests, size limits), the ``Request``
 itself (``request``), the connection's per-request steps and the turn's
 output (``connection``: HttpProtocol's base class ``ConnectionCore`` and
-``TurnOutput``) and the deadline (``deadline``).
+ServerState's, ``ServerCore``) and the deadline (``deadline``).
 
 Behaviour decided here:
 - Errors found by this layer are JSON ``{"error": ...}`` and close the

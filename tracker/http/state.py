@@ -8,14 +8,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from tracker._fast import TurnOutput
+from tracker._fast import ServerCore
 from tracker.http.response import HttpDate
 
 log = logging.getLogger(__name__)
 
 
-class ServerState:
+class ServerState(ServerCore):
     """Shared by every connection of one listening server (one event loop).
+    The counters, the drain flag and the turn's output are ``ServerCore``'s
+    (tracker/_fast/connection.pyx): every request touches them.
 
     ``before_write`` is called before answers are handed to a transport: the
     application makes durable what they acknowledge (the worker: its log's
@@ -24,15 +26,12 @@ class ServerState:
     """
 
     def __init__(self, before_write: Callable[[], None] | None = None) -> None:
+        super().__init__()
         self.connections: set[Any] = set()  # live HttpProtocol instances
         self.connections_total = 0
         self.connections_rejected = 0  # refused over max_connections
-        self.requests_total = 0  # requests handed to the application
-        self.responses = [0] * 6  # index: status // 100
-        self.draining = False
         self.clock = HttpDate()
         self._emptied: asyncio.Event | None = None
-        self.output = TurnOutput(self.commit)  # connections with answers this turn
         self._before_write = before_write
         self._commit_failing = False  # log a failing commit once, not every turn
 
@@ -43,14 +42,6 @@ class ServerState:
 
     def responses_by_class(self) -> dict[str, int]:
         return {f"{i}xx": n for i, n in enumerate(self.responses) if i}
-
-    def output_pending(self, conn: Any) -> None:
-        """``conn`` queued output: write it, with everyone else's, at the end of this turn."""
-        self.output.add(conn)
-
-    def write_output(self) -> None:
-        """Write the output every connection queued since the last call."""
-        self.output.write()
 
     def commit(self) -> bool:
         """Run ``before_write``; False (logged) when it failed: no answer may go out."""
