@@ -10,7 +10,7 @@ from setuptools.command.build_py import build_py
 
 FAST_MODULES = ["pathpairs", "columns", "ids", "native", "rowjson", "httpreader", "shmcounter",
                 "eventcore", "httpwire", "oneevent", "connection",
-                "deadline", "request"]
+                "deadline", "request", "ingestcore"]
 
 
 class BuildWithSchema(build_py):

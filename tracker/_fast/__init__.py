@@ -35,6 +35,7 @@ else:
         from tracker._fast.httpreader import RequestReader
         from tracker._fast.httpwire import header_lines
         from tracker._fast.ids import is_uuid, normalize_uuid, uuid7
+        from tracker._fast.ingestcore import IngestCore, TablePending
         from tracker._fast.oneevent import OneEventPath
         from tracker._fast.pathpairs import (
             decode_path_pairs,
@@ -57,6 +58,7 @@ if not USING_EXTENSIONS:
     from tracker._fast.httpreader_py import RequestReader
     from tracker._fast.httpwire_py import header_lines
     from tracker._fast.ids_py import is_uuid, normalize_uuid, uuid7
+    from tracker._fast.ingestcore_py import IngestCore, TablePending
     from tracker._fast.pathpairs_py import (
         decode_path_pairs,
         decode_query,
@@ -72,6 +74,7 @@ __all__ = [
     "ConnectionCore",
     "Deadline",
     "EventCore",
+    "IngestCore",
     "JsonRows",
     "OneEventPath",
     "Request",
@@ -79,6 +82,7 @@ __all__ = [
     "ServerCore",
     "SharedCounter",
     "TableBuffer",
+    "TablePending",
     "decode_path_pairs",
     "decode_query",
     "decode_url_fields",

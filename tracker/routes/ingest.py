@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from tracker._fast import IngestCore, TablePending
 from tracker.http import Response
 from tracker.model.tables import Table
 from tracker.wal import Syncer, WalFullError, WalWriter
@@ -39,35 +40,17 @@ COMMIT_BYTES = 1 << 20
 MERGE_BELOW_BYTES = 4096
 
 
-class _TablePending:
-    """One table's rows of this turn: the small payloads' rows already spliced
-    into one JSON array (open: its "]" is added at commit), the large payloads
-    apart."""
-
-    __slots__ = ("large", "merged", "merged_rows")
-
-    def __init__(self) -> None:
-        self.merged = bytearray()
-        self.merged_rows = 0
-        self.large: list[tuple[int, bytes]] = []  # (rows, payload)
-
-
-class Ingestor:
-    """The only way rows enter the log from the request path."""
+class Ingestor(IngestCore):
+    """The only way rows enter the log from the request path. The turn's
+    pending rows and the common single-row append (`append_encoded`) are
+    `IngestCore`'s (tracker/_fast/ingestcore.pyx)."""
 
     def __init__(self, writer: WalWriter, syncer: Syncer):
+        super().__init__()
         self._writer = writer
         self._syncer = syncer
         self._grouped = writer.fsync != "always"
-        # table_id -> what this turn appended to it, not yet written.
-        self._pending: dict[int, _TablePending] = {}
-        self._pending_bytes = 0  # the size of the records commit() would write
         self._commit_scheduled = False
-        # Pending bytes this turn's appends may reach without a commit or a
-        # quota check: set by _make_room from the log's room at that time, 0
-        # once a commit runs (the room is asked again at the next append).
-        self._turn_limit = 0
-        self.events_received = 0
         self.rejected_full = 0
 
     def append(self, table: Table, rows: list[dict[str, Any]], *,
@@ -113,23 +96,10 @@ class Ingestor:
         self.append_encoded(table.table_id, 1, orjson.dumps(row))
         return None
 
-    def append_encoded(self, table_id: int, count: int, elements: bytes) -> None:
-        """Add `count` rows, already JSON array elements joined by commas, to
-        the turn's merged record of `table_id`. Only for a grouped log (fsync
-        not "always"); raises WalFullError."""
+    def _append_slow(self, table_id: int, count: int, elements: bytes) -> None:
+        """`append_encoded` when the row opens a record, or may need a commit or
+        the quota's check first."""
         pending = self._pending.get(table_id)
-        if pending is not None and pending.merged:
-            size = len(elements) + 1
-            if self._pending_bytes + size <= self._turn_limit:
-                # The common case: one more row for the open record, within
-                # the room _make_room found earlier in this turn.
-                merged = pending.merged
-                merged += b","
-                merged += elements
-                pending.merged_rows += count
-                self._pending_bytes += size
-                self.events_received += count
-                return
         # A "," before the elements; or a "[" and the head of a new record.
         opening = pending is None or not pending.merged
         size = len(elements) + (2 + RECORD_HEAD_SIZE if opening else 1)
@@ -147,10 +117,10 @@ class Ingestor:
         self._pending_bytes += size
         self.events_received += count
 
-    def _pending_for(self, table_id: int) -> _TablePending:
+    def _pending_for(self, table_id: int) -> TablePending:
         pending = self._pending.get(table_id)
         if pending is None:
-            pending = self._pending[table_id] = _TablePending()
+            pending = self._pending[table_id] = TablePending()
         return pending
 
     def _make_room(self, size: int) -> None:
