@@ -42,7 +42,6 @@ cdef class ConnectionCore:
     cdef public long _armed_serial  # reader phase the current deadline was set for
     cdef public str peer_ip
     cdef object _handle  # the app's handle
-    cdef list _responses  # the server's counters by status class
     cdef double _idle_timeout
 
     def __init__(self, app, limits, server, bint tls=False):
@@ -69,7 +68,6 @@ cdef class ConnectionCore:
         self._armed_serial = -1
         self.peer_ip = ""
         self._handle = app.handle
-        self._responses = server.responses
         self._idle_timeout = limits.idle_timeout
 
     @property
@@ -97,7 +95,7 @@ cdef class ConnectionCore:
         cdef ServerCore server = self._server
         cdef RequestReader reader = self._reader
         cdef list out = self._out
-        cdef list responses = self._responses
+        cdef list responses = server.responses
         cdef object handle = self._handle
         cdef bint was_empty = not out
         cdef bytes answer
