@@ -6,9 +6,12 @@ HttpProtocol instances to fake transports, and feeds each one the same request
 once per event loop turn, as 64 keep-alive clients would. Prints the process
 CPU time per request (and per event for batches). `--const` swaps the
 application for one that answers a constant 204: the cost of the HTTP layer
-alone. `--profile` prints a cProfile of 300 turns instead.
+alone. `--profile` prints a cProfile of 300 turns instead. `--connections 1`
+gives every request a loop turn of its own, as most get at half load: the
+turn's own cost (the log commit, the write-out) is then paid per request.
 
     .venv/bin/python loadtest/request_cost.py [--post | --batch] [--const] [--profile]
+        [--turns N] [--connections N]
 
 This is the number to watch when changing the request path: it moves far less
 with the machine's noise than a load test. It does move with the process's
@@ -77,7 +80,7 @@ class ConstantApp:
 
 
 async def run(args: argparse.Namespace) -> None:
-    connections = 8 if args.batch else 64
+    connections = args.connections or (8 if args.batch else 64)
     request = batch_request() if args.batch else post_request(POST_BODY) if args.post else GET
     with tempfile.TemporaryDirectory() as tmp:
         config, _ = parse_config({"DataDirectory": tmp, "Workers": 1, "Fsync": "never"},
@@ -132,6 +135,9 @@ def main() -> None:
     ap.add_argument("--const", action="store_true", help="a constant 204 application")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--turns", type=int, default=3000)
+    ap.add_argument("--connections", type=int, default=0,
+                    help="requests per loop turn (default 64, 8 for batches); 1 shows "
+                         "what a turn costs on its own, as at half load")
     uvloop.run(run(ap.parse_args()))
 
 
