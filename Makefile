@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/pip install -q --no-build-isolation -e ".[test]"
 	touch $(STAMP)
 
+# walcore links with zlib (its crc32): the header comes with zlib1g-dev.
 build: $(STAMP) $(FAST)
+	@test -f /usr/include/zlib.h || { apt-get update -q && apt-get install -y -q zlib1g-dev; }
 	$(BIN)/python setup.py -q build_ext --inplace
 
 run: setup

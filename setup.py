@@ -10,7 +10,10 @@ from setuptools.command.build_py import build_py
 
 FAST_MODULES = ["pathpairs", "columns", "ids", "native", "rowjson", "httpreader", "shmcounter",
                 "eventcore", "httpwire", "oneevent", "connection",
-                "deadline", "request", "ingestcore"]
+                "deadline", "request", "ingestcore", "walcore"]
+# C libraries a module links with: walcore checksums with zlib's crc32 (the
+# reader's zlib.crc32 is the same function).
+LIBRARIES = {"walcore": ["z"]}
 
 
 class BuildWithSchema(build_py):
@@ -28,6 +31,7 @@ extensions = [
         f"tracker._fast.{name}",
         [os.path.join("tracker", "_fast", f"{name}.pyx")],
         extra_compile_args=["-O3"],
+        libraries=LIBRARIES.get(name, []),
     )
     for name in FAST_MODULES
     if os.path.exists(os.path.join("tracker", "_fast", f"{name}.pyx"))

@@ -14,6 +14,7 @@ from tracker.routes import ingest as ingest_module
 from tracker.routes.ingest import Ingestor
 from tracker.wal import Syncer, WalFullError, WalReader, WalWriter
 from tracker.wal.format import HEADER_SIZE
+from tracker.wal.segments import segment_name
 
 OTHER = next(t for t in TABLES if t.table_id != EVENTS.table_id)
 
@@ -123,18 +124,20 @@ def test_the_quota_stops_the_first_row_that_does_not_fit(tmp_path):
         asyncio.run(scenario(tmp_path / str(quota), quota))
 
 
-def test_a_failed_commit_keeps_the_rows_for_the_next(tmp_path, monkeypatch):
+def test_a_failed_commit_keeps_the_rows_for_the_next(tmp_path):
     async def scenario() -> None:
         ingestor, writer = make(tmp_path)
         ingestor.append(EVENTS, [{"e": 1}], grouped=True)
-        def failing(fd: int, data: object, offset: int) -> int:
-            raise OSError(5, "I/O error")
-
-        with monkeypatch.context() as patch:  # the disk fails, whichever call writes
-            patch.setattr(os, "pwrite", failing)
-            patch.setattr(os, "pwritev", failing)
+        # The disk fails, whichever call writes (the compiled commit writes
+        # without Python's os module): the segment open read-only in its place.
+        segment = tmp_path / segment_name(writer.current_segment)
+        good_fd, writer._fd = writer._fd, os.open(segment, os.O_RDONLY)
+        try:
             with pytest.raises(OSError):
                 ingestor.commit()
+        finally:
+            os.close(writer._fd)
+            writer._fd = good_fd
         ingestor.append(EVENTS, [{"e": 2}], grouped=True)
         ingestor.commit()
         assert read_all(tmp_path) == [(EVENTS.table_id, 2, [{"e": 1}, {"e": 2}])]

@@ -45,6 +45,7 @@ else:
         )
         from tracker._fast.request import Request
         from tracker._fast.shmcounter import SharedCounter
+        from tracker._fast.walcore import WalCore
 
         USING_EXTENSIONS = True
     except ImportError:  # not built (e.g. a source checkout without build_ext)
@@ -67,6 +68,7 @@ if not USING_EXTENSIONS:
     )
     from tracker._fast.request_py import Request
     from tracker._fast.shmcounter_py import SharedCounter
+    from tracker._fast.walcore_py import WalCore
 
 __all__ = [
     "USING_EXTENSIONS",
@@ -83,6 +85,7 @@ __all__ = [
     "SharedCounter",
     "TableBuffer",
     "TablePending",
+    "WalCore",
     "decode_path_pairs",
     "decode_query",
     "decode_url_fields",

@@ -171,26 +171,58 @@ cdef class ServerCore:
     """What every connection of one server touches per request: the request
     and response counters, the drain flag, and the connections with answers
     queued in this loop turn, written together at its end once ``commit()``
-    (ServerState's) made them safe to send. The base class of ServerState,
-    which has the rest."""
+    (``before_write``, see ServerState) made them safe to send. The base class
+    of ServerState, which has the rest."""
 
     cdef public long long requests_total  # requests handed to the application
     cdef public list responses  # index: status // 100
     cdef public bint draining
     cdef list _waiting
+    cdef object _before_write
+    cdef public bint _commit_failing  # a failing commit is logged once, not every turn
+    cdef object _loop  # the loop write_output was last scheduled on
 
-    def __init__(self):
+    def __init__(self, before_write=None):
         self.requests_total = 0
         self.responses = [0] * 6
         self.draining = False
         self._waiting = []
+        self._before_write = before_write
+        self._commit_failing = False
+        self._loop = None
+
+    cpdef bint commit(self) except -1:
+        """Run ``before_write``; False (logged) when it failed: no answer may go out."""
+        if self._before_write is None:
+            return True
+        try:
+            self._before_write()
+        except Exception as exc:
+            if not self._commit_failing:
+                self._commit_failing = True
+                self._log_commit_failure(exc)  # ServerState's
+            return False
+        if self._commit_failing:
+            self._commit_failing = False
+            self._log_commit_recovery()  # ServerState's
+        return True
+
+    def _log_commit_failure(self, exc):  # ServerState's
+        raise NotImplementedError
+
+    def _log_commit_recovery(self):  # ServerState's
+        raise NotImplementedError
 
     cpdef output_pending(self, ConnectionCore conn):
         """``conn`` queued output: write it, with everyone else's, at the end of this turn."""
         cdef list waiting = self._waiting
         waiting.append(conn)
         if len(waiting) == 1:
-            asyncio.get_running_loop().call_soon(self.write_output)
+            loop = self._loop
+            if loop is None or loop.is_closed():
+                # Asked once per loop: asyncio asks the OS for the pid each time.
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.write_output)
 
     def write_output(self):
         """Write the output every connection queued since the last call."""

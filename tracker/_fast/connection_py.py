@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from tracker._fast.httpmessage import IDLE, RequestError
@@ -141,16 +142,38 @@ class ServerCore:
     """What every connection of one server touches per request: the request
     and response counters, the drain flag, and the connections with answers
     queued in this loop turn, written together at its end once ``commit()``
-    (ServerState's) made them safe to send. The base class of ServerState,
-    which has the rest."""
+    (``before_write``, see ServerState) made them safe to send. The base class
+    of ServerState, which has the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, before_write: Callable[[], None] | None = None) -> None:
         self.requests_total = 0  # requests handed to the application
         self.responses = [0] * 6  # index: status // 100
         self.draining = False
         self._waiting: list[ConnectionCore] = []
+        self._before_write = before_write
+        self._commit_failing = False  # a failing commit is logged once, not every turn
+        self._loop: asyncio.AbstractEventLoop | None = None  # where write_output went last
 
-    def commit(self) -> bool:  # ServerState's
+    def commit(self) -> bool:
+        """Run ``before_write``; False (logged) when it failed: no answer may go out."""
+        if self._before_write is None:
+            return True
+        try:
+            self._before_write()
+        except Exception as exc:
+            if not self._commit_failing:
+                self._commit_failing = True
+                self._log_commit_failure(exc)  # ServerState's
+            return False
+        if self._commit_failing:
+            self._commit_failing = False
+            self._log_commit_recovery()  # ServerState's
+        return True
+
+    def _log_commit_failure(self, exc: Exception) -> None:  # ServerState's
+        raise NotImplementedError
+
+    def _log_commit_recovery(self) -> None:  # ServerState's
         raise NotImplementedError
 
     def output_pending(self, conn: ConnectionCore) -> None:
@@ -158,7 +181,11 @@ class ServerCore:
         waiting = self._waiting
         waiting.append(conn)
         if len(waiting) == 1:
-            asyncio.get_running_loop().call_soon(self.write_output)
+            loop = self._loop
+            if loop is None or loop.is_closed():
+                # Asked once per loop: asyncio asks the OS for the pid each time.
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self.write_output)
 
     def write_output(self) -> None:
         """Write the output every connection queued since the last call."""

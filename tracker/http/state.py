@@ -19,21 +19,20 @@ class ServerState(ServerCore):
     The counters, the drain flag and the turn's output are ``ServerCore``'s
     (tracker/_fast/connection.pyx): every request touches them.
 
-    ``before_write`` is called before answers are handed to a transport: the
-    application makes durable what they acknowledge (the worker: its log's
-    group append). When it raises, those answers are not sent and their
-    connections are aborted.
+    ``before_write`` is called before answers are handed to a transport
+    (ServerCore's ``commit``): the application makes durable what they
+    acknowledge (the worker: its log's group append). When it raises, those
+    answers are not sent and their connections are aborted; the failure is
+    logged once, and its end.
     """
 
     def __init__(self, before_write: Callable[[], None] | None = None) -> None:
-        super().__init__()
+        super().__init__(before_write)
         self.connections: set[Any] = set()  # live HttpProtocol instances
         self.connections_total = 0
         self.connections_rejected = 0  # refused over max_connections
         self.clock = HttpDate()
         self._emptied: asyncio.Event | None = None
-        self._before_write = before_write
-        self._commit_failing = False  # log a failing commit once, not every turn
 
     @property
     def in_flight(self) -> int:
@@ -43,23 +42,12 @@ class ServerState(ServerCore):
     def responses_by_class(self) -> dict[str, int]:
         return {f"{i}xx": n for i, n in enumerate(self.responses) if i}
 
-    def commit(self) -> bool:
-        """Run ``before_write``; False (logged) when it failed: no answer may go out."""
-        before_write = self._before_write
-        if before_write is None:
-            return True
-        try:
-            before_write()
-        except Exception:
-            if not self._commit_failing:
-                self._commit_failing = True
-                log.exception("making the answers' data durable failed; aborting their "
-                              "connections until it works again")
-            return False
-        if self._commit_failing:
-            self._commit_failing = False
-            log.warning("making the answers' data durable works again")
-        return True
+    def _log_commit_failure(self, exc: Exception) -> None:
+        log.error("making the answers' data durable failed; aborting their connections "
+                  "until it works again", exc_info=exc)
+
+    def _log_commit_recovery(self) -> None:
+        log.warning("making the answers' data durable works again")
 
     def add(self, conn: Any) -> None:
         self.connections.add(conn)

@@ -17,18 +17,15 @@ that acknowledge by other ways (a WebSocket ack frame).
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 import orjson
 
-from tracker._fast import IngestCore, TablePending
+from tracker._fast import IngestCore
 from tracker.http import Response
 from tracker.model.tables import Table
 from tracker.wal import Syncer, WalFullError, WalWriter
 from tracker.wal.format import RECORD_HEAD_SIZE
-
-log = logging.getLogger(__name__)
 
 # Clients are told to come back after this many seconds when the log is full.
 WAL_FULL_RETRY_AFTER = 5
@@ -42,16 +39,13 @@ MERGE_BELOW_BYTES = 4096
 
 class Ingestor(IngestCore):
     """The only way rows enter the log from the request path. The turn's
-    pending rows and the common single-row append (`append_encoded`) are
-    `IngestCore`'s (tracker/_fast/ingestcore.pyx)."""
+    pending rows, the single-row append (`append_encoded`), the quota's check
+    and the common commit are `IngestCore`'s (tracker/_fast/ingestcore.pyx)."""
 
     def __init__(self, writer: WalWriter, syncer: Syncer):
-        super().__init__()
-        self._writer = writer
+        super().__init__(writer, COMMIT_BYTES)
         self._syncer = syncer
         self._grouped = writer.fsync != "always"
-        self._commit_scheduled = False
-        self.rejected_full = 0
 
     def append(self, table: Table, rows: list[dict[str, Any]], *,
                grouped: bool = False) -> asyncio.Future[Any] | None:
@@ -96,62 +90,11 @@ class Ingestor(IngestCore):
         self.append_encoded(table.table_id, 1, orjson.dumps(row))
         return None
 
-    def _append_slow(self, table_id: int, count: int, elements: bytes) -> None:
-        """`append_encoded` when the row opens a record, or may need a commit or
-        the quota's check first."""
-        pending = self._pending.get(table_id)
-        # A "," before the elements; or a "[" and the head of a new record.
-        opening = pending is None or not pending.merged
-        size = len(elements) + (2 + RECORD_HEAD_SIZE if opening else 1)
-        self._make_room(size)
-        if not opening and not self._pending:  # _make_room committed the open record
-            size = len(elements) + 2 + RECORD_HEAD_SIZE
-            opening = True
-        if opening:
-            pending = self._pending_for(table_id)
-            pending.merged += b"["
-        else:
-            pending.merged += b","
-        pending.merged += elements
-        pending.merged_rows += count
-        self._pending_bytes += size
-        self.events_received += count
-
-    def _pending_for(self, table_id: int) -> TablePending:
-        pending = self._pending.get(table_id)
-        if pending is None:
-            pending = self._pending[table_id] = TablePending()
-        return pending
-
-    def _make_room(self, size: int) -> None:
-        """Before `size` more pending bytes: commit when over COMMIT_BYTES; raise
-        WalFullError when the log's quota cannot take them; make sure the rows
-        are committed by the end of the turn."""
-        if self._pending_bytes + size > COMMIT_BYTES and self._pending_bytes:
-            self.commit()
-        if not self._writer.has_room(self._pending_bytes + size):
-            self.rejected_full += 1
-            self._writer.check_room(self._pending_bytes + size)  # raises WalFullError
-        if not self._commit_scheduled:
-            # Normally the HTTP layer commits first; this makes sure rows never
-            # wait for a later turn whatever happens to their answers.
-            self._commit_scheduled = True
-            asyncio.get_running_loop().call_soon(self._commit_soon)
-        self._turn_limit = min(COMMIT_BYTES, self._writer.room())
-
-    def commit(self) -> None:
-        """Write the pending rows, one merged record per table and each large
-        payload as its own, in one write.
-
-        On failure (disk full, I/O error) the rows stay pending for the next
-        commit and the error is raised: whatever acknowledges them must not be sent.
-        """
-        self._turn_limit = 0
-        pending = self._pending
-        if not pending:
-            return
+    def _commit_general(self) -> None:
+        """`commit()` for every turn but the common one: several records (more
+        tables, large payloads), a roll, the quota, a failed write."""
         records = []
-        for table_id, table in pending.items():
+        for table_id, table in self._pending.items():
             if table.merged_rows:
                 # A new buffer: on failure the pending one stays open for more rows.
                 records.append((table_id, table.merged_rows, table.merged + b"]"))
@@ -160,15 +103,8 @@ class Ingestor(IngestCore):
             self._writer.append(*records[0])
         else:
             self._writer.append_many(records)
-        pending.clear()
+        self._pending.clear()
         self._pending_bytes = 0
-
-    def _commit_soon(self) -> None:
-        self._commit_scheduled = False
-        try:
-            self.commit()
-        except Exception:  # kept pending: the commit before the answers fails and logs
-            log.debug("wal group append failed; the rows stay pending", exc_info=True)
 
     @property
     def grouped(self) -> bool:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tracker._fast import WalCore
 from tracker.atomicfile import fsync_directory
 from tracker.wal.format import (
     HEADER_SIZE,
@@ -59,7 +60,10 @@ class WalFullError(Exception):
     """The log reached its disk quota (or the disk is full); nothing was written."""
 
 
-class WalWriter:
+class WalWriter(WalCore):
+    """The position, the counters and the common append of a turn's merged
+    record are WalCore's (tracker/_fast/walcore.pyx); the rest is here."""
+
     def __init__(
         self,
         directory: Path,
@@ -70,6 +74,7 @@ class WalWriter:
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, not {fsync!r}")
+        super().__init__()
         self.directory = Path(directory)
         self.worker = worker
         self.fsync = fsync
@@ -243,10 +248,6 @@ class WalWriter:
         """Whether `size` more bytes, and the header of a new segment should they
         start one, fit in the quota (for appends made later)."""
         return size <= self.room()
-
-    def room(self) -> int:
-        """How many bytes appends made later may add: has_room(n) is n <= room()."""
-        return self.quota_bytes - self._bytes_on_disk - HEADER_SIZE
 
     def check_room(self, size: int) -> None:
         """WalFullError unless has_room(size)."""
