@@ -323,6 +323,78 @@ def test_a_roll_leaves_the_old_segments_sync_to_the_next_sync(tmp_path, monkeypa
     assert [p for _, _, p in read_all(tmp_path)] == [payload(n) for n in range(written)]
 
 
+def test_a_roll_syncs_nothing_on_the_appending_thread(tmp_path, monkeypatch):
+    directories: list[Path] = []
+    monkeypatch.setattr("tracker.wal.writer.fsync_directory", directories.append)
+    w, old_fd, _, synced = rolled(tmp_path, monkeypatch)
+    # Neither the new segment's header nor its directory entry (open() synced
+    # the first segment's): both would wait for the disk on the event loop.
+    assert synced == [] and directories == [tmp_path]
+    directories.clear()
+    w.sync()
+    assert synced == [old_fd, w._fd] and directories == [tmp_path]
+    synced.clear()
+    w.append(1, 1, payload(0))
+    w.sync()
+    assert synced == [w._fd] and directories == [tmp_path]  # the entry once
+    w.close()
+
+
+def test_a_failed_sync_leaves_the_directory_for_the_next(tmp_path, monkeypatch):
+    w, _, _, _ = rolled(tmp_path, monkeypatch)
+    directories: list[Path] = []
+    monkeypatch.setattr("tracker.wal.writer.fsync_directory", directories.append)
+    synced = synced_fds(monkeypatch, fail=[w._fd])
+    with pytest.raises(OSError):
+        w.sync()
+    assert directories == []
+    w.sync()
+    assert synced[-1] == w._fd and directories == [tmp_path]
+    w.close()
+
+
+def test_a_newest_segment_holding_an_older_header_is_set_aside(tmp_path):
+    """A crash right after a roll onto a reused file, before the next sync:
+    the entry reached the disk, the new header did not, and the file still
+    starts with the header and valid records of the segment it was. They
+    must not be read again as this segment's."""
+    w = WalWriter(tmp_path, 0, "never")
+    w.open()
+    w.append(1, 3, payload(0))
+    w.close()
+    first = tmp_path / f"{1:020d}.seg"
+    stale = tmp_path / f"{2:020d}.seg"
+    shutil.copyfile(first, stale)
+    w = WalWriter(tmp_path, 0, "never")
+    w.open()
+    assert w.appended_events == 3
+    assert (tmp_path / f"{2:020d}.seg.bad").exists() and not stale.exists()
+    w.append(1, 1, payload(1))
+    w.close()
+    assert [p for _, _, p in read_all(tmp_path)] == [payload(0), payload(1)]
+
+
+def test_the_reader_skips_a_segment_holding_another_segments_header(tmp_path, caplog):
+    w = WalWriter(tmp_path, 0, "never")
+    w.open()
+    w.append(1, 3, payload(0))
+    w.close()
+    w = WalWriter(tmp_path, 0, "never")
+    w.open()
+    w.append(1, 1, payload(1))
+    w.close()
+    # segment 2 is now a copy of segment 1: its records would pass under seed 1
+    shutil.copyfile(tmp_path / f"{1:020d}.seg", tmp_path / f"{2:020d}.seg")
+    (tmp_path / f"{3:020d}.seg").write_bytes(b"")  # a successor, so 2 is not the newest
+    reader = WalReader(tmp_path, None)
+    payloads = []
+    while batch := reader.read():
+        payloads += [r.payload for r in batch]
+    reader.close()
+    assert payloads == [payload(0)]
+    assert "the header of segment 1, not 2" in caplog.text
+
+
 def test_a_failed_sync_keeps_the_rolled_segment_for_the_next(tmp_path, monkeypatch):
     w, old_fd, _, _ = rolled(tmp_path, monkeypatch)
     synced = synced_fds(monkeypatch, fail=[old_fd])

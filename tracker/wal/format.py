@@ -59,16 +59,20 @@ def pack_header(worker: int, seq: int, first_event: int, version: int = VERSION)
     return _HEADER.pack(MAGIC, version, worker, seq, first_event)
 
 
-def unpack_header(data: bytes) -> SegmentHeader:
-    """Parse the first HEADER_SIZE bytes of a segment; BadHeaderError if they are not one."""
+def unpack_header(data: bytes, seq: int | None = None) -> SegmentHeader:
+    """Parse the first HEADER_SIZE bytes of a segment; BadHeaderError if they are
+    not one, or not the header of segment `seq` when it is given (a reused
+    file whose new header never reached the disk still holds its old one)."""
     if len(data) < HEADER_SIZE:
         raise BadHeaderError(f"short header ({len(data)} bytes)")
-    magic, version, worker, seq, first_event = _HEADER.unpack_from(data, 0)
+    magic, version, worker, header_seq, first_event = _HEADER.unpack_from(data, 0)
     if magic != MAGIC:
         raise BadHeaderError(f"bad magic {magic!r}")
     if version not in READABLE_VERSIONS:
         raise BadHeaderError(f"unsupported version {version}")
-    return SegmentHeader(worker=worker, seq=seq, first_event=first_event, version=version)
+    if seq is not None and header_seq != seq:
+        raise BadHeaderError(f"the header of segment {header_seq}, not {seq}")
+    return SegmentHeader(worker=worker, seq=header_seq, first_event=first_event, version=version)
 
 
 def record_seed(seq: int, version: int = VERSION) -> int:

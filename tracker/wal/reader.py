@@ -227,7 +227,7 @@ class WalReader:
         except FileNotFoundError:
             return False
         try:
-            header = unpack_header(os.pread(fd, HEADER_SIZE, 0))
+            header = unpack_header(os.pread(fd, HEADER_SIZE, 0), seq)
         except BadHeaderError as exc:
             os.close(fd)
             log.warning("wal %s: unreadable segment header (%s)", path, exc)

@@ -157,16 +157,17 @@ class SegmentScan:
     file_size: int
 
 
-def scan_segment(path: Path) -> SegmentScan:
+def scan_segment(path: Path, seq: int | None = None) -> SegmentScan:
     """Validate every record of a segment, stopping at the first short or bad one
     (in a reused file, the first byte after the last record written to it).
 
-    Raises BadHeaderError when the file does not start with a valid header.
+    Raises BadHeaderError when the file does not start with a valid header (of
+    segment `seq`, when given).
     """
     with open(path, "rb", buffering=0) as f:
         fd = f.fileno()
         file_size = os.fstat(fd).st_size
-        header = unpack_header(os.pread(fd, HEADER_SIZE, 0))
+        header = unpack_header(os.pread(fd, HEADER_SIZE, 0), seq)
         seed = record_seed(header.seq, header.version)
         buf = b""
         pos = 0

@@ -96,6 +96,9 @@ class WalWriter(WalCore):
         # Rolled segments whose last writes the next sync() makes durable: the
         # roll does not wait for the disk on the appending (event loop) thread.
         self._unsynced_fds: list[int] = []
+        # A roll renamed a new segment into the directory since the last sync:
+        # the next sync makes its entry (and, with its fd, its header) durable.
+        self._unsynced_directory = False
 
     # -- properties -----------------------------------------------------
 
@@ -128,7 +131,7 @@ class WalWriter(WalCore):
         last_seq, appended = self._recover()
         self._appended_events = appended
         self._bytes_on_disk = usage_bytes(self.directory)
-        self._start_segment(last_seq + 1)
+        self._start_segment(last_seq + 1, sync_now=True)
 
     def _recover(self) -> tuple[int, int]:
         """Truncate the newest segment after its last valid record.
@@ -138,12 +141,14 @@ class WalWriter(WalCore):
         segments = segment_files(self.directory)
         highest = segments[-1][0] if segments else 0
         while segments:
-            _, path = segments.pop()
+            seq, path = segments.pop()
             try:
-                scan = scan_segment(path)
+                scan = scan_segment(path, seq)
             except BadHeaderError as exc:
-                # Segments are renamed into place after their header is written,
-                # so this is damage, not a crash: keep the file aside for a human.
+                # The newest segment of a crash right after a roll (the roll
+                # leaves the header's and the entry's sync to the next sync,
+                # and its records were not durable yet), or damage: keep the
+                # file aside for a human.
                 log.warning("wal %s: %s; renamed to %s%s", path, exc, path.name, _BAD_SUFFIX)
                 path.rename(path.with_name(path.name + _BAD_SUFFIX))
                 continue
@@ -161,11 +166,15 @@ class WalWriter(WalCore):
             return highest, scan.header.first_event + scan.events
         return highest, 0
 
-    def _start_segment(self, seq: int) -> None:
+    def _start_segment(self, seq: int, sync_now: bool) -> None:
         """Create segment `seq` with its header and make it the current one.
 
         The header is written to a temporary name that is renamed into place,
-        so a listed segment always starts with a whole header.
+        so a listed segment starts with a whole header. With `sync_now` (at
+        open) the header and the entry are synced here; a roll leaves them to
+        the next sync(), off the appending thread: a crash before it can leave
+        this segment without its header, and recovery then sets it aside, but
+        none of its records had been made durable either.
         """
         final = self.directory / segment_name(seq)
         tmp = final.with_name(final.name + _TMP_SUFFIX)
@@ -185,10 +194,10 @@ class WalWriter(WalCore):
             stale_end = 0
         try:
             self._write_fully(fd, pack_header(self.worker, seq, self._appended_events), 0)
-            if self.fsync != "never":
+            if sync_now and self.fsync != "never":
                 os.fdatasync(fd)
             os.rename(tmp, final)
-            if self.fsync != "never":
+            if sync_now and self.fsync != "never":
                 fsync_directory(self.directory)
         except BaseException:
             os.close(fd)
@@ -200,6 +209,8 @@ class WalWriter(WalCore):
             self._seg_size = HEADER_SIZE
             self._stale_end = stale_end
             self._started = time.monotonic()
+            if not sync_now:
+                self._unsynced_directory = True
             if old_fd >= 0:
                 if self._dirty and self.fsync != "never":
                     # Waiters of the Syncer may wait for records in the old
@@ -209,6 +220,8 @@ class WalWriter(WalCore):
                     self._retired_fds.append(old_fd)
                 else:
                     os.close(old_fd)
+            if not sync_now:
+                self._dirty = True  # its header
         self._bytes_on_disk += HEADER_SIZE
 
     def _roll(self) -> None:
@@ -216,7 +229,7 @@ class WalWriter(WalCore):
         # warning relies on it), and keeps no old events. Its unsynced writes
         # stay dirty (self._dirty): _start_segment hands it to the next sync.
         self._cut_stale_tail()
-        self._start_segment(self._seq + 1)
+        self._start_segment(self._seq + 1, sync_now=False)
 
     def close(self) -> None:
         """Sync (unless fsync is "never") and close the current segment."""
@@ -229,6 +242,9 @@ class WalWriter(WalCore):
                 os.fdatasync(old)
                 self._retire(old)
             os.fdatasync(self._fd)
+            if self._unsynced_directory:
+                self._unsynced_directory = False
+                fsync_directory(self.directory)
         with self._lock:
             fd, self._fd = self._fd, -1
         self._retire(fd)
@@ -333,16 +349,20 @@ class WalWriter(WalCore):
             self._dirty = False
             fd = self._fd
             rolled, self._unsynced_fds = self._unsynced_fds, []
+            directory, self._unsynced_directory = self._unsynced_directory, False
             self._syncs_running += 1
         try:
             while rolled:  # segments rolled since the last sync: older records first
                 os.fdatasync(rolled[0])
                 self._retire(rolled.pop(0))
             os.fdatasync(fd)
+            if directory:  # the entries of the segments rolled to
+                fsync_directory(self.directory)
         except BaseException:
             with self._lock:
                 self._dirty = True
                 self._unsynced_fds[:0] = rolled  # still to be synced, in order
+                self._unsynced_directory = self._unsynced_directory or directory
             raise
         finally:
             with self._lock:
