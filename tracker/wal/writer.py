@@ -74,22 +74,16 @@ class WalWriter(WalCore):
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ValueError(f"fsync must be one of {FSYNC_POLICIES}, not {fsync!r}")
-        super().__init__()
+        super().__init__()  # the position and the counters (WalCore's), at 0
         self.directory = Path(directory)
         self.worker = worker
         self.fsync = fsync
         self.segment_bytes = segment_bytes
         self.quota_bytes = quota_bytes
-        self._fd = -1
-        self._seq = 0
-        self._seg_size = 0  # bytes in the current segment, header included
         # Size of the reused file the current segment overwrites (0: a new file),
         # and when it started (time.monotonic()).
         self._stale_end = 0
         self._started = 0.0
-        self._appended_events = 0
-        self._bytes_on_disk = 0
-        self._dirty = False
         self._lock = threading.Lock()
         self._syncs_running = 0
         self._retired_fds: list[int] = []  # closed once no sync uses them
