@@ -8,7 +8,6 @@ application answers with complete bytes (the compiled single-event path)
 costs no Python frame of the HTTP layer but the application's own.
 """
 
-import asyncio
 from collections import deque
 
 from tracker._fast.httpmessage import RequestError
@@ -180,7 +179,6 @@ cdef class ServerCore:
     cdef list _waiting
     cdef object _before_write
     cdef public bint _commit_failing  # a failing commit is logged once, not every turn
-    cdef object _loop  # the loop write_output was last scheduled on
 
     def __init__(self, before_write=None):
         self.requests_total = 0
@@ -189,7 +187,6 @@ cdef class ServerCore:
         self._waiting = []
         self._before_write = before_write
         self._commit_failing = False
-        self._loop = None
 
     cpdef bint commit(self) except -1:
         """Run ``before_write``; False (logged) when it failed: no answer may go out."""
@@ -218,11 +215,9 @@ cdef class ServerCore:
         cdef list waiting = self._waiting
         waiting.append(conn)
         if len(waiting) == 1:
-            loop = self._loop
-            if loop is None or loop.is_closed():
-                # Asked once per loop: asyncio asks the OS for the pid each time.
-                loop = self._loop = asyncio.get_running_loop()
-            loop.call_soon(self.write_output)
+            # The connection's loop, kept since connection_made: asyncio's
+            # get_running_loop() asks the OS for the pid every time.
+            conn._loop.call_soon(self.write_output)
 
     def write_output(self):
         """Write the output every connection queued since the last call."""

@@ -12,7 +12,6 @@ flow control, closing) is HttpProtocol's, and this class calls it by name:
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -152,7 +151,6 @@ class ServerCore:
         self._waiting: list[ConnectionCore] = []
         self._before_write = before_write
         self._commit_failing = False  # a failing commit is logged once, not every turn
-        self._loop: asyncio.AbstractEventLoop | None = None  # where write_output went last
 
     def commit(self) -> bool:
         """Run ``before_write``; False (logged) when it failed: no answer may go out."""
@@ -181,11 +179,9 @@ class ServerCore:
         waiting = self._waiting
         waiting.append(conn)
         if len(waiting) == 1:
-            loop = self._loop
-            if loop is None or loop.is_closed():
-                # Asked once per loop: asyncio asks the OS for the pid each time.
-                loop = self._loop = asyncio.get_running_loop()
-            loop.call_soon(self.write_output)
+            # The connection's loop, kept since connection_made: asyncio's
+            # get_running_loop() asks the OS for the pid every time.
+            conn._loop.call_soon(self.write_output)
 
     def write_output(self) -> None:
         """Write the output every connection queued since the last call."""
