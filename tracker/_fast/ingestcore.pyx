@@ -19,12 +19,10 @@ from cpython.dict cimport PyDict_GetItem, PyDict_Next, PyDict_Size
 from cpython.object cimport PyObject
 from libc.string cimport memcpy
 
-from tracker._fast.walcore cimport WalCore
+from tracker._fast.walcore cimport RECORD_HEAD_SIZE, WalCore
 
 log = logging.getLogger("tracker.routes.ingest")
 
-cdef enum:
-    RECORD_HEAD_SIZE = 13  # format.py's; tests/unit/test_fast_walcore.py checks it
 cdef bytes _CLOSE = b"]"
 
 
@@ -55,8 +53,7 @@ cdef class IngestCore:
     # Pending bytes past which an append commits at once.
     cdef public Py_ssize_t commit_bytes
     cdef public bint _commit_scheduled
-    cdef public object _writer
-    cdef WalCore _wal  # _writer, typed
+    cdef public WalCore _writer  # the WalWriter
     cdef object _loop  # the loop _commit_soon was last scheduled on
 
     def __init__(self, WalCore writer, Py_ssize_t commit_bytes):
@@ -68,7 +65,6 @@ cdef class IngestCore:
         self.commit_bytes = commit_bytes
         self._commit_scheduled = False
         self._writer = writer
-        self._wal = writer
         self._loop = None
 
     cpdef append_encoded(self, int table_id, long long count, bytes elements):
@@ -130,7 +126,7 @@ cdef class IngestCore:
         are committed by the end of the turn."""
         if self._pending_bytes + size > self.commit_bytes and self._pending_bytes:
             self.commit()
-        cdef long long room = self._wal.room()
+        cdef long long room = self._writer.room()
         if self._pending_bytes + size > room:
             self.rejected_full += 1
             self._writer.check_room(self._pending_bytes + size)  # raises WalFullError
@@ -164,7 +160,7 @@ cdef class IngestCore:
             # The common turn: one table's merged rows, one record.
             PyDict_Next(pending, &position, &key, &value)
             table = <TablePending>value
-            if table.merged_rows and not table.large and self._wal.append_if_room(
+            if table.merged_rows and not table.large and self._writer.append_if_room(
                     <object>key, table.merged_rows, table.merged, _CLOSE):
                 pending.clear()
                 self._pending_bytes = 0

@@ -1,3 +1,11 @@
+# format.py's sizes (this module cannot import tracker.wal: see walcore.pyx).
+cdef enum:
+    HEADER_SIZE = 32
+    RECORD_HEAD_SIZE = 13
+    KIND_COUNT_SIZE = 5
+    MAX_PAYLOAD_BYTES = 64 << 20
+
+
 cdef class WalCore:
     cdef public int _fd
     cdef public long long _seq

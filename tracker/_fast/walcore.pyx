@@ -10,8 +10,8 @@ and the quota. Rolls, errors, short writes and several records are
 ``WalWriter._write_records``'s.
 
 The framing is format.py's (u32 length, u32 crc32 seeded with the segment's
-seq, u8 table_id, u32 count, payload; little-endian); the constants below are
-its sizes, and tests/unit/test_fast_walcore.py checks the bytes against
+seq, u8 table_id, u32 count, payload; little-endian); walcore.pxd holds its
+sizes, and tests/unit/test_fast_walcore.py checks the bytes against
 ``format.encode_record``. (This module cannot import tracker.wal: that package
 imports the writer, which imports this.)
 """
@@ -24,12 +24,6 @@ from posix.uio cimport iovec, pwritev
 cdef extern from "zlib.h":
     unsigned long crc32(unsigned long crc, const unsigned char* buf, unsigned int size) nogil
 
-
-cdef enum:
-    HEADER_SIZE = 32
-    RECORD_HEAD_SIZE = 13
-    KIND_COUNT_SIZE = 5
-    MAX_PAYLOAD_BYTES = 64 << 20
 
 
 cdef inline void _put_u32(unsigned char* out, unsigned long value) noexcept nogil:
