@@ -10,6 +10,8 @@ cdef class Request:
     cdef public str http_version
     cdef public object _cookies  # parsed on first use of cookie()
 
+    cdef void _set(self, str method, str path, str query, dict headers, bytes body,
+                   str peer_ip, bint tls, bint keep_alive, str http_version)
     cdef tuple _fields(self)
 
 

@@ -20,6 +20,10 @@ cdef class Request:
 
     def __init__(self, str method, str path, str query, dict headers, bytes body,
                  str peer_ip, bint tls, bint keep_alive, str http_version="1.1"):
+        self._set(method, path, query, headers, body, peer_ip, tls, keep_alive, http_version)
+
+    cdef inline void _set(self, str method, str path, str query, dict headers, bytes body,
+                          str peer_ip, bint tls, bint keep_alive, str http_version):
         self.method = method
         self.path = path
         self.query = query
@@ -59,14 +63,5 @@ cdef Request new_request(str method, str path, str query, dict headers, bytes bo
                          str peer_ip, bint tls, bint keep_alive, str http_version):
     """A Request without the call of ``__init__``."""
     cdef Request request = Request.__new__(Request)
-    request.method = method
-    request.path = path
-    request.query = query
-    request.headers = headers
-    request.body = body
-    request.peer_ip = peer_ip
-    request.tls = tls
-    request.keep_alive = keep_alive
-    request.http_version = http_version
-    request._cookies = None
+    request._set(method, path, query, headers, body, peer_ip, tls, keep_alive, http_version)
     return request
