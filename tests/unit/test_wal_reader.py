@@ -12,7 +12,7 @@ from tracker.wal import (
     retire_segments,
     segment_files,
 )
-from tracker.wal.format import pack_header, unpack_header
+from tracker.wal.format import pack_header, record_seed, unpack_header
 
 
 def payload(i: int) -> bytes:
@@ -189,12 +189,28 @@ def test_record_completed_just_before_the_roll_is_not_skipped(tmp_path):
 def test_torn_tail_of_a_segment_with_a_successor_is_skipped(tmp_path, caplog):
     rec = encode_record(1, 1, payload(1))
     write_segment(tmp_path, 1, 0, encode_record(1, 1, payload(0)) + rec[:9])
-    write_segment(tmp_path, 2, 1, encode_record(1, 1, payload(2)))
+    # The successor says two events came before it: the torn record was one.
+    write_segment(tmp_path, 2, 2, encode_record(1, 1, payload(2)))
     with caplog.at_level(logging.WARNING):
         records = drain(WalReader(tmp_path, None))
     assert [r.payload for r in records] == [payload(0), payload(2)]
-    assert [r.end.events for r in records] == [1, 2]
+    assert [r.end.events for r in records] == [1, 3]
     assert "skipping 9 bytes" in caplog.text
+
+
+def test_old_bytes_after_every_event_of_a_segment_are_skipped_quietly(tmp_path, caplog):
+    """A reused file's old bytes after a rolled segment's last record, before the
+    writer's chores thread cuts them: its successor's header counts exactly the
+    events read, so nothing is lost and nothing is reported."""
+    old = encode_record(1, 1, payload(7), record_seed(9))  # the file was segment 9
+    seg_path(tmp_path, 1).write_bytes(
+        pack_header(0, 1, 0) + encode_record(1, 1, payload(0), record_seed(1)) + old)
+    write_segment(tmp_path, 2, 1, encode_record(1, 1, payload(2)))
+    with caplog.at_level(logging.DEBUG):
+        records = drain(WalReader(tmp_path, None))
+    assert [r.payload for r in records] == [payload(0), payload(2)]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert f"{len(old)} old bytes after segment 1" in caplog.text
 
 
 def test_corrupt_crc_mid_segment_skips_to_successor(tmp_path, caplog):

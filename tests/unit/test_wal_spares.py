@@ -13,6 +13,7 @@ import pytest
 
 from tracker.shipper.appended import AppendedCounter
 from tracker.wal import HEADER_SIZE, WalReader, WalWriter, retire_segments, segment_files
+from tracker.wal import chores as chores_module
 from tracker.wal import writer as writer_module
 from tracker.wal.segments import MAX_SPARES, expire_spares, scan_segment, spare_files
 
@@ -34,6 +35,14 @@ def drain(reader: WalReader) -> list[bytes]:
     while batch := reader.read():
         out.extend(r.payload for r in batch)
     return out
+
+
+def retire(w: WalWriter, upto: int) -> None:
+    """Retire segments before `upto`, as the shipper does, and let the writer's
+    chores thread ready a spare for its next roll (it looks now and then)."""
+    retire_segments(w.directory, upto=upto)
+    w.ready_spare_soon()
+    w.wait_for_chores()
 
 
 def inode(path: Path) -> int:
@@ -64,6 +73,8 @@ def test_the_writer_reuses_a_spare_and_reads_show_only_new_records(tmp_path, cap
     retire_segments(tmp_path, upto=3)
     spare_inodes = {inode(p) for p in spare_files(tmp_path)}
     assert len(spare_inodes) == 2
+    w.ready_spare_soon()
+    w.wait_for_chores()
 
     for i in range(25, 35):  # fills segment 3, then half of segment 4, in a spare
         w.append(1, 1, payload(i))
@@ -84,10 +95,11 @@ def test_a_rolled_reused_segment_ends_at_its_last_record(tmp_path):
     w = open_writer(tmp_path, segment_records=10)
     for i in range(25):
         w.append(1, 1, payload(i))
-    retire_segments(tmp_path, upto=3)
+    retire(w, upto=3)
     w.segment_bytes = HEADER_SIZE + 4 * RECORD  # shorter segments from now on
     for i in range(25, 40):
         w.append(1, 1, payload(i))
+    w.wait_for_chores()  # the chores thread cuts a rolled segment's old bytes
     for seq, path in segment_files(tmp_path)[:-1]:
         scan = scan_segment(path)
         assert scan.valid_end == scan.file_size, seq
@@ -102,7 +114,7 @@ def test_recovery_after_a_crash_cuts_old_bytes_and_counts_only_new_events(tmp_pa
     w = open_writer(tmp_path)
     for i in range(25):
         w.append(1, 1, payload(i))
-    retire_segments(tmp_path, upto=3)
+    retire(w, upto=3)
     for i in range(25, 33):  # segment 4, a spare, holds 3 new records
         w.append(1, 1, payload(i))
     newest = segment_files(tmp_path)[-1][1]
@@ -125,7 +137,7 @@ def test_appended_counter_counts_new_records_of_a_reused_file_as_they_come(tmp_p
     w = open_writer(directory)
     for i in range(25):
         w.append(1, 1, payload(i))
-    retire_segments(directory, upto=3)
+    retire(w, upto=3)
     counter = AppendedCounter(tmp_path)
     for i in range(25, 31):
         w.append(1, 1, payload(i))
@@ -133,22 +145,32 @@ def test_appended_counter_counts_new_records_of_a_reused_file_as_they_come(tmp_p
     w.close()
 
 
-def test_a_slow_segment_drops_its_old_bytes_after_a_while(tmp_path, monkeypatch):
+def test_a_slow_segment_drops_its_old_bytes_after_a_while(tmp_path, monkeypatch, caplog):
     w = open_writer(tmp_path)
     for i in range(25):
         w.append(1, 1, payload(i))
-    retire_segments(tmp_path, upto=3)
+    retire(w, upto=3)
     for i in range(25, 31):  # segment 4 in a spare
         w.append(1, 1, payload(i))
-    newest = segment_files(tmp_path)[-1][1]
-    old_size = newest.stat().st_size
+    reused = segment_files(tmp_path)[-1][1]
+    old_size = reused.stat().st_size
+    assert old_size > HEADER_SIZE + RECORD
     w.trim_stale_tail()  # too early: kept
-    assert newest.stat().st_size == old_size
+    w.wait_for_chores()
+    assert reused.stat().st_size == old_size
+    assert w.current_segment == 4
     monkeypatch.setattr(writer_module, "STALE_TAIL_SECONDS", 0.0)
-    w.trim_stale_tail()
-    assert newest.stat().st_size == HEADER_SIZE + RECORD
+    w.trim_stale_tail()  # rolls to a new file; the chores thread cuts segment 4
+    w.wait_for_chores()
+    assert w.current_segment == 5
+    assert reused.stat().st_size == HEADER_SIZE + RECORD
+    assert segment_files(tmp_path)[-1][1].stat().st_size == HEADER_SIZE  # no old bytes
+    w.trim_stale_tail()  # nothing old left: no roll
+    assert w.current_segment == 5
     w.append(1, 1, payload(31))
-    assert drain(WalReader(tmp_path, None)) == [payload(i) for i in range(20, 32)]
+    with caplog.at_level(logging.WARNING):
+        assert drain(WalReader(tmp_path, None)) == [payload(i) for i in range(20, 32)]
+    assert not caplog.records
     w.close()
 
 
@@ -191,7 +213,7 @@ def test_records_written_over_bytes_the_reader_already_read_are_not_skipped(tmp_
         w.append(1, 1, payload(i))
     reader = WalReader(tmp_path, None)
     drain(reader)
-    retire_segments(tmp_path, upto=3)
+    retire(w, upto=3)
     for i in range(25, 35):  # segment 4, a spare, holds 30-34 then old bytes
         w.append(1, 1, payload(i))
     assert drain(reader) == [payload(i) for i in range(25, 35)]
@@ -273,7 +295,7 @@ def evict(path: Path) -> None:
 def cached(path: Path) -> bool:
     fd = os.open(path, os.O_RDONLY)
     try:
-        return writer_module.in_page_cache(fd, path.stat().st_size)
+        return chores_module.in_page_cache(fd, path.stat().st_size)
     finally:
         os.close(fd)
 
@@ -284,24 +306,26 @@ def test_in_page_cache_tells_a_written_file_from_an_evicted_one(tmp_path):
     assert cached(path)
     evict(path)
     assert not cached(path)
-    assert writer_module.in_page_cache(os.open(path, os.O_RDONLY), 0)  # nothing to read
+    assert chores_module.in_page_cache(os.open(path, os.O_RDONLY), 0)  # nothing to read
 
 
 def test_a_spare_the_page_cache_dropped_is_not_written_over(tmp_path):
     # Writing over uncached blocks would read each from the disk first, on the
-    # loop: the writer takes a fresh file instead, and the spare is gone.
+    # loop: the writer takes a fresh file instead, and the spares are gone.
     w = open_writer(tmp_path)
     for i in range(25):  # segments 1-3
         w.append(1, 1, payload(i))
     retire_segments(tmp_path, upto=3)
     for spare in spare_files(tmp_path):
         evict(spare)
+    w.ready_spare_soon()
+    w.wait_for_chores()
+    assert spare_files(tmp_path) == []
     for i in range(25, 35):  # rolls into segment 4
         w.append(1, 1, payload(i))
     [path] = [p for s, p in segment_files(tmp_path) if s == 4]
-    # A fresh file (its inode number may be the deleted spare's): no old bytes.
+    # A fresh file (its inode number may be a deleted spare's): no old bytes.
     assert path.stat().st_size == HEADER_SIZE + 5 * RECORD
-    assert len(spare_files(tmp_path)) == 1  # the one tried is deleted, the other left to expire
     reader = WalReader(tmp_path, None)
     assert drain(reader) == [payload(i) for i in range(20, 35)]
     w.close()

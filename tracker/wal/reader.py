@@ -173,10 +173,11 @@ class WalReader:
         nxt = self._successor()
         if nxt is None:
             return False
-        # The successor exists, so the writer is done with this segment and cut
-        # it after its last record: what follows our last whole record now is
-        # whole records, not a torn tail. Read it again: the buffer may hold
-        # bytes read before the writer wrote there (in a reused file, old ones).
+        # The successor exists, so the writer is done with this segment: what
+        # follows our last whole record is whole records, or a reused file's old
+        # bytes, not written over, that the writer's chores thread cuts soon.
+        # Read it again: the buffer may hold bytes read before the writer wrote
+        # there (in a reused file, old ones).
         self._forget_unread()
         if self._fill():
             try:
@@ -185,7 +186,10 @@ class WalReader:
             except CorruptRecordError:
                 pass
         skipped = max(0, os.fstat(self._fd).st_size - self._offset)
-        if skipped:
+        if skipped and self._first_event_of(nxt) == self._events:
+            # Every event before the successor was read: the rest is old bytes.
+            log.debug("wal %s: %d old bytes after segment %d", self.directory, skipped, self._seq)
+        elif skipped:
             log.warning(
                 "wal %s: skipping %d bytes at the end of segment %d (%s)",
                 self.directory,
@@ -194,6 +198,19 @@ class WalReader:
                 why,
             )
         return self._open_from(nxt)
+
+    def _first_event_of(self, seq: int) -> int | None:
+        """The events before segment `seq`, from its header; None if unreadable."""
+        try:
+            fd = os.open(self.directory / segment_name(seq), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None
+        try:
+            return unpack_header(os.pread(fd, HEADER_SIZE, 0), seq).first_event
+        except BadHeaderError:
+            return None
+        finally:
+            os.close(fd)
 
     def _open_first(self) -> bool:
         """Open the segment of the current position, or the oldest one after it if gone."""

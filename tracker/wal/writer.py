@@ -4,11 +4,13 @@ One writer per directory, driven by one thread (the worker's event loop). Only
 `sync` may run on another thread (the Syncer's executor); the lock guards the
 descriptor it syncs against a roll closing it.
 
-A new segment reuses a spare file when the shipper left one (segments.py):
-records are written at explicit offsets over the old bytes, and the old bytes
-after the last record are cut off when the segment is closed or rolled, or
-once it has been open STALE_TAIL_SECONDS (`trim_stale_tail`). Until then the
-records' seeded checksums (format.py) keep them from being read.
+A new segment reuses a spare file when the shipper left one (segments.py) and
+the chores thread readied it (chores.py): records are written at explicit
+offsets over the old bytes. The old bytes after the last record are cut off
+when the segment is closed, soon after it is rolled (by the chores thread:
+freeing blocks may wait for the disk), or, when it has been open
+STALE_TAIL_SECONDS, by rolling to a new file (`trim_stale_tail`). Until then
+the records' seeded checksums (format.py) keep them from being read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from tracker._fast import WalCore
 from tracker.atomicfile import fsync_directory
+from tracker.wal.chores import FileChores
 from tracker.wal.format import (
     HEADER_SIZE,
     RECORD_HEAD_SIZE,
@@ -36,7 +39,6 @@ from tracker.wal.segments import (
     scan_segment,
     segment_files,
     segment_name,
-    take_spare,
     usage_bytes,
 )
 
@@ -93,6 +95,7 @@ class WalWriter(WalCore):
         # A roll renamed a new segment into the directory since the last sync:
         # the next sync makes its entry (and, with its fd, its header) durable.
         self._unsynced_directory = False
+        self._chores = FileChores(self.directory)
 
     # -- properties -----------------------------------------------------
 
@@ -126,6 +129,8 @@ class WalWriter(WalCore):
         self._appended_events = appended
         self._bytes_on_disk = usage_bytes(self.directory)
         self._start_segment(last_seq + 1, sync_now=True)
+        self._chores.start()
+        self._chores.ready_soon()
 
     def _recover(self) -> tuple[int, int]:
         """Truncate the newest segment after its last valid record.
@@ -160,30 +165,24 @@ class WalWriter(WalCore):
             return highest, scan.header.first_event + scan.events
         return highest, 0
 
-    def _start_segment(self, seq: int, sync_now: bool) -> None:
-        """Create segment `seq` with its header and make it the current one.
+    def _start_segment(self, seq: int, sync_now: bool, reuse: bool = True) -> None:
+        """Create segment `seq` with its header and make it the current one: in
+        the spare the chores thread readied, if any and `reuse`, else a new file.
 
         The header is written to a temporary name that is renamed into place,
         so a listed segment starts with a whole header. With `sync_now` (at
         open) the header and the entry are synced here; a roll leaves them to
         the next sync(), off the appending thread: a crash before it can leave
         this segment without its header, and recovery then sets it aside, but
-        none of its records had been made durable either.
+        none of its records had been made durable either. The old segment's
+        old bytes, if it was a spare, are cut by the chores thread.
         """
         final = self.directory / segment_name(seq)
-        tmp = final.with_name(final.name + _TMP_SUFFIX)
-        fd = -1
-        if take_spare(self.directory, tmp):
-            fd = os.open(tmp, os.O_RDWR | os.O_CLOEXEC)
-            stale_end = os.fstat(fd).st_size
-            if not in_page_cache(fd, stale_end):
-                # Writing over blocks the page cache no longer holds reads each
-                # of them from the disk first, on the event loop: a fresh file
-                # costs less than that.
-                os.close(fd)
-                os.unlink(tmp)
-                fd = -1
-        if fd < 0:
+        ready = self._chores.take_ready() if reuse else None
+        if ready is not None:
+            fd, tmp, stale_end = ready.fd, ready.path, ready.size
+        else:
+            tmp = final.with_name(final.name + _TMP_SUFFIX)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
             stale_end = 0
         try:
@@ -197,6 +196,10 @@ class WalWriter(WalCore):
             os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
+        if self._fd >= 0 and self._stale_end > self._seg_size:
+            # The old segment ends at its last record once this is done: the
+            # reader does not report the bytes after it (reader._leave_segment).
+            self._chores.cut_soon(os.dup(self._fd), self._seg_size)
         with self._lock:
             old_fd, self._fd = self._fd, fd
             self._seq = seq
@@ -218,17 +221,17 @@ class WalWriter(WalCore):
                 self._dirty = True  # its header
         self._bytes_on_disk += HEADER_SIZE
 
-    def _roll(self) -> None:
-        # A finished segment ends at its last record (the reader's "torn tail"
-        # warning relies on it), and keeps no old events. Its unsynced writes
-        # stay dirty (self._dirty): _start_segment hands it to the next sync.
-        self._cut_stale_tail()
-        self._start_segment(self._seq + 1, sync_now=False)
+    def _roll(self, reuse: bool = True) -> None:
+        # The old segment's unsynced writes stay dirty (self._dirty):
+        # _start_segment hands it to the next sync, its old bytes to the chores.
+        self._start_segment(self._seq + 1, sync_now=False, reuse=reuse)
+        self._chores.ready_soon()
 
     def close(self) -> None:
         """Sync (unless fsync is "never") and close the current segment."""
         if self._fd < 0:
             return
+        self._chores.stop()
         self._cut_stale_tail()
         if self.fsync != "never":
             self._dirty = False
@@ -315,13 +318,25 @@ class WalWriter(WalCore):
 
     # -- reused files ------------------------------------------------------------
 
+    def ready_spare_soon(self) -> None:
+        """Have the chores thread ready a spare for the next roll, if the shipper
+        left one since the last roll (it also looks after each roll)."""
+        self._chores.ready_soon()
+
+    def wait_for_chores(self) -> None:
+        """Return once the file chores handed over so far are done."""
+        self._chores.wait()
+
     def trim_stale_tail(self) -> None:
-        """Cut a reused file's old bytes once the current segment has been open
-        STALE_TAIL_SECONDS: at a low rate a segment stays open for long, and the
-        old bytes are delivered events that should not outlive their spare.
-        Call from the appending thread (the worker's loop) now and then."""
-        if self._stale_end and time.monotonic() - self._started > STALE_TAIL_SECONDS:
-            self._cut_stale_tail()
+        """Roll to a new file once the current segment, a reused one, has been
+        open STALE_TAIL_SECONDS: at a low rate a segment stays open for long, and
+        its old bytes are delivered events that should not outlive their spare.
+        The roll hands them to the chores thread to cut: cutting the current
+        segment there would race the appends. Call from the appending thread
+        (the worker's loop) now and then."""
+        if (self._stale_end > self._seg_size
+                and time.monotonic() - self._started > STALE_TAIL_SECONDS):
+            self._roll(reuse=False)
 
     def _cut_stale_tail(self) -> None:
         if self._stale_end > self._seg_size and self._fd >= 0:
@@ -382,28 +397,3 @@ class WalWriter(WalCore):
     def refresh_usage(self) -> None:
         """Recount bytes on disk from the directory (the shipper retires segments)."""
         self._bytes_on_disk = usage_bytes(self.directory)
-
-
-# Reads that in_page_cache makes to judge a spare: the page cache drops a
-# file's cold pages in runs (the kernel's reclaim, or a host's), so a few
-# spread over the file find them.
-CACHE_SAMPLES = 16
-
-
-def in_page_cache(fd: int, size: int) -> bool:
-    """Whether the page cache holds the first `size` bytes of `fd` (opened for
-    reading), judged by CACHE_SAMPLES one-byte reads spread over them that
-    fail rather than wait for the disk (RWF_NOWAIT). Where the system cannot
-    tell, True: a spare is used as before."""
-    nowait = getattr(os, "RWF_NOWAIT", None)
-    if nowait is None or size <= 0:
-        return True
-    probe = bytearray(1)
-    for i in range(CACHE_SAMPLES):
-        try:
-            os.preadv(fd, [probe], size * i // CACHE_SAMPLES, nowait)
-        except BlockingIOError:
-            return False
-        except OSError:  # EOPNOTSUPP: a file system without non-blocking reads
-            return True
-    return True

@@ -1,0 +1,173 @@
+"""The log's file work that may wait for the disk, on a thread of its own.
+
+Freeing a file's blocks (unlink, ftruncate) can wait for the disk for tens of
+milliseconds: on a file system mounted with `discard` the kernel sends the
+device a discard of the freed blocks and waits for it, in the caller. Judging
+whether a spare is still in the page cache reads it. Neither may happen on the
+appending thread, the worker's event loop (docs/PERFORMANCE.md, "Session 9"),
+so the writer hands them here:
+
+- readying a spare for the next segment: take it, judge it, delete it if the
+  page cache dropped it (writing over uncached blocks reads each one first);
+- cutting the old bytes a rolled segment still has after its last record;
+- deleting a readied spare that waited SPARE_SECONDS unused (it holds
+  delivered events, as any spare does).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tracker.wal.segments import SPARE_SECONDS, take_spare
+
+log = logging.getLogger(__name__)
+
+# A readied spare's name: .tmp, so that a crash leaves nothing the writer's
+# recovery keeps (WalWriter.open deletes *.tmp), and numbered, so that the
+# next one never takes the name of one the writer is renaming into place.
+READY_PREFIX = "ready-"
+READY_SUFFIX = ".tmp"
+
+# Reads that in_page_cache makes to judge a spare: the page cache drops a
+# file's cold pages in runs (the kernel's reclaim, or a host's), so a few
+# spread over the file find them.
+CACHE_SAMPLES = 16
+
+
+class ReadyFile:
+    """A spare renamed to `path` and opened read-write as `fd`, `size` bytes long."""
+
+    __slots__ = ("fd", "path", "since", "size")
+
+    def __init__(self, fd: int, path: Path, size: int) -> None:
+        self.fd = fd
+        self.path = path
+        self.size = size
+        self.since = time.monotonic()
+
+
+class FileChores:
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._ready: ReadyFile | None = None
+        self._names = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="wal-chores", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the queued chores, then delete a readied spare nobody took."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+        self._drop_ready(max_age=0.0)
+
+    def wait(self) -> None:
+        """Return once the chores queued so far are done."""
+        done = threading.Event()
+        self._put(done.set)
+        done.wait()
+
+    # -- called from the appending thread ----------------------------------------
+
+    def ready_soon(self) -> None:
+        """Ready a spare for the next segment, unless one is ready."""
+        self._put(self.ready_spare)
+
+    def take_ready(self) -> ReadyFile | None:
+        """The readied spare, now the caller's to rename and close; None if none."""
+        with self._lock:
+            ready, self._ready = self._ready, None
+        return ready
+
+    def cut_soon(self, fd: int, size: int) -> None:
+        """ftruncate `fd` to `size`, then close it: `fd` is handed over."""
+        self._put(lambda: self._cut(fd, size))
+
+    # -- the chores -------------------------------------------------------------
+
+    def ready_spare(self) -> None:
+        with self._lock:
+            if self._ready is not None:
+                return
+        path = self.directory / f"{READY_PREFIX}{next(self._names)}{READY_SUFFIX}"
+        while take_spare(self.directory, path):
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            size = os.fstat(fd).st_size
+            if in_page_cache(fd, size):
+                with self._lock:
+                    self._ready = ReadyFile(fd, path, size)
+                return
+            os.close(fd)
+            os.unlink(path)  # the slow part this thread is for
+
+    def _cut(self, fd: int, size: int) -> None:
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+
+    def _drop_ready(self, max_age: float) -> None:
+        with self._lock:
+            ready = self._ready
+            if ready is None or time.monotonic() - ready.since < max_age:
+                return
+            self._ready = None
+        os.close(ready.fd)
+        ready.path.unlink(missing_ok=True)
+
+    def _put(self, job: Callable[[], None]) -> None:
+        if self._thread is None:  # not started, or stopped: do it here
+            job()
+        else:
+            self._jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=SPARE_SECONDS / 2)
+            except queue.Empty:
+                job = self.expire_ready
+            if job is None:
+                return
+            try:
+                job()
+            except Exception:
+                log.exception("wal %s: a file chore failed", self.directory)
+
+    def expire_ready(self) -> None:
+        """Delete the readied spare if it waited SPARE_SECONDS untaken."""
+        self._drop_ready(max_age=SPARE_SECONDS)
+
+
+def in_page_cache(fd: int, size: int) -> bool:
+    """Whether the page cache holds the first `size` bytes of `fd` (opened for
+    reading), judged by CACHE_SAMPLES one-byte reads spread over them that
+    fail rather than wait for the disk (RWF_NOWAIT). Where the system cannot
+    tell, True: a spare is used as before."""
+    nowait = getattr(os, "RWF_NOWAIT", None)
+    if nowait is None or size <= 0:
+        return True
+    probe = bytearray(1)
+    for i in range(CACHE_SAMPLES):
+        try:
+            os.preadv(fd, [probe], size * i // CACHE_SAMPLES, nowait)
+        except BlockingIOError:
+            return False
+        except OSError:  # EOPNOTSUPP: a file system without non-blocking reads
+            return True
+    return True
