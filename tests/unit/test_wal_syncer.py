@@ -6,6 +6,7 @@ import pytest
 import uvloop
 
 from tracker.wal import Syncer, WalWriter
+from tracker.wal.priority import HELPER_NICE_STEP, MAX_NICE
 
 
 class SyncLog:
@@ -199,4 +200,26 @@ def test_always_covers_records_of_a_segment_rolled_before_the_fsync(tmp_path, mo
         return first
 
     asyncio.run(main())
+    w.close()
+
+
+def test_the_log_helper_threads_run_below_the_loops_priority(tmp_path):
+    """The Syncer's and the chores' threads yield the worker's core to its loop
+    (tracker/wal/priority.py); the loop's thread keeps its own priority."""
+    w = make_writer(tmp_path, "interval")
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    async def main() -> int:
+        syncer = Syncer(w, "interval", 5)
+        syncer.start(asyncio.get_running_loop())
+        nice = await asyncio.get_running_loop().run_in_executor(
+            syncer._executor, lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        await syncer.stop()
+        return nice
+
+    helper = min(MAX_NICE, own + HELPER_NICE_STEP)
+    assert asyncio.run(main()) == helper
+    [chores] = [t for t in threading.enumerate() if t.name == f"wal-chores:{tmp_path}"]
+    assert os.getpriority(os.PRIO_PROCESS, chores.native_id) == helper
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
     w.close()

@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tracker.wal.priority import lower_this_threads_priority
 from tracker.wal.segments import SPARE_SECONDS, take_spare
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,8 @@ class FileChores:
     # -- lifecycle --------------------------------------------------------
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="wal-chores", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"wal-chores:{self.directory}",
+                                        daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -137,6 +139,7 @@ class FileChores:
             self._jobs.put(job)
 
     def _run(self) -> None:
+        lower_this_threads_priority()
         while True:
             try:
                 job = self._jobs.get(timeout=SPARE_SECONDS / 2)

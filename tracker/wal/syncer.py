@@ -11,6 +11,7 @@ import contextlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from tracker.wal.priority import lower_this_threads_priority
 from tracker.wal.writer import FSYNC_POLICIES, WalWriter
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ class Syncer:
         self._loop = loop
         if self._policy == "never":
             return
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-fsync",
+                                            initializer=lower_this_threads_priority)
         if self._policy == "interval":
             self._timer = loop.create_task(self._run_interval())
 
