@@ -7,26 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_wal_spares import RECORD, evict, payload
 from tracker.wal import HEADER_SIZE, WalReader, WalWriter, retire_segments, segment_files
 from tracker.wal import chores as chores_module
 from tracker.wal import writer as writer_module
 from tracker.wal.chores import READY_PREFIX, FileChores
 from tracker.wal.segments import spare_files
-
-RECORD = 13 + 200
-
-
-def payload(i: int) -> bytes:
-    return (b'[{"i":%d}]' % i).ljust(200, b" ")
-
-
-def evict(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def retire_as_the_shipper(directory: Path, upto: int) -> None:
@@ -55,26 +41,29 @@ def test_rolls_over_spares_free_no_blocks_on_the_appending_thread(
         tmp_path, monkeypatch, block_freeing_calls):
     w = WalWriter(tmp_path, 0, "interval", segment_bytes=HEADER_SIZE + 10 * RECORD)
     w.open()
-    for round_ in range(6):  # rolls mid-round: segments end short of their spares
-        for i in range(round_ * 15, round_ * 15 + 15):
+    for round_ in range(7):  # a segment per round; each rolls into what was readied
+        for i in range(round_ * 10, round_ * 10 + 10):
             w.append(1, 1, payload(i))
+        w.wait_for_chores()
         retire_as_the_shipper(tmp_path, w.current_segment)
         if round_ % 2:  # the page cache dropped them: they are deleted, not reused
             for spare in spare_files(tmp_path):
                 evict(spare)
         w.ready_spare_soon()
-    w.wait_for_chores()
-    for i in range(90, 93):  # the current segment, a spare, keeps old bytes after these
+        w.wait_for_chores()
+    for i in range(70, 73):  # into a spare: old bytes after these
         w.append(1, 1, payload(i))
     monkeypatch.setattr(writer_module, "STALE_TAIL_SECONDS", 0.0)
     w.trim_stale_tail()
     w.wait_for_chores()
+    chores_thread = f"wal-chores:{tmp_path}"
     on_loop = [call for call in block_freeing_calls if call[1] == "MainThread"]
     assert not on_loop
-    assert {name for name, _ in block_freeing_calls} == {"unlink", "ftruncate"}
+    assert ("unlink", chores_thread) in block_freeing_calls  # cold spares
+    assert ("ftruncate", chores_thread) in block_freeing_calls  # the trimmed segment
     w.close()
     got = [r.payload for r in WalReader(tmp_path, None).read()]
-    assert got and got == [payload(i) for i in range(93 - len(got), 93)]
+    assert got and got == [payload(i) for i in range(73 - len(got), 73)]
 
 
 def test_a_readied_spare_is_taken_once_and_named_apart(tmp_path):

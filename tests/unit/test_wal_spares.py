@@ -54,6 +54,7 @@ def test_retired_segments_become_spares_up_to_the_limit(tmp_path):
     for i in range(45):  # segments 1-5, the fifth open
         w.append(1, 1, payload(i))
     before = {seq: inode(path) for seq, path in segment_files(tmp_path)}
+    w.wait_for_chores()  # the rolls' own look for a spare found none
     freed = retire_segments(tmp_path, upto=5)
     assert freed == 4 * (HEADER_SIZE + 10 * RECORD)
     spares = spare_files(tmp_path)
@@ -70,6 +71,7 @@ def test_the_writer_reuses_a_spare_and_reads_show_only_new_records(tmp_path, cap
         w.append(1, 1, payload(i))
     reader = WalReader(tmp_path, None)
     assert drain(reader) == [payload(i) for i in range(25)]
+    w.wait_for_chores()  # the rolls' own look for a spare found none
     retire_segments(tmp_path, upto=3)
     spare_inodes = {inode(p) for p in spare_files(tmp_path)}
     assert len(spare_inodes) == 2
@@ -178,6 +180,7 @@ def test_spares_are_deleted_once_they_waited_too_long(tmp_path):
     w = open_writer(tmp_path)
     for i in range(25):
         w.append(1, 1, payload(i))
+    w.wait_for_chores()
     retire_segments(tmp_path, upto=3)
     assert len(spare_files(tmp_path)) == 2
     assert expire_spares(tmp_path, max_age=30, now=time.time()) == 0
@@ -267,7 +270,7 @@ def test_a_reader_beside_a_writer_reusing_spares_sees_every_record_once(tmp_path
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(total)])
     reader = WalReader(tmp_path, None)
     seen: list[int] = []
-    spared = 0  # segments retired to spares (the writer takes them as it rolls)
+    spared = 0  # segments retired to spares (the writer takes them to roll into)
     deadline = time.monotonic() + 120
     with caplog.at_level(logging.WARNING):
         while len(seen) < total and time.monotonic() < deadline:
@@ -278,7 +281,7 @@ def test_a_reader_beside_a_writer_reusing_spares_sees_every_record_once(tmp_path
             spared += max(0, len(spare_files(tmp_path)) - before)
     assert writer.wait(timeout=60) == 0
     assert seen == list(range(total))
-    assert spared > 20
+    assert spared > 5  # how many depends on timing: the chores thread takes them
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
@@ -315,6 +318,7 @@ def test_a_spare_the_page_cache_dropped_is_not_written_over(tmp_path):
     w = open_writer(tmp_path)
     for i in range(25):  # segments 1-3
         w.append(1, 1, payload(i))
+    w.wait_for_chores()  # the rolls' own look for a spare found none
     retire_segments(tmp_path, upto=3)
     for spare in spare_files(tmp_path):
         evict(spare)
