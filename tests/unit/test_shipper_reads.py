@@ -58,7 +58,7 @@ def test_the_tail_scan_reaches_past_a_newest_segment_that_reuses_a_file(tmp_path
     for i in range(25):  # segments 1-3
         append(i)
     retire_segments(wal0, upto=3)  # 1 and 2 become spares
-    writer.ready_spare_soon()  # for the next roll
+    writer.ready_next_file_soon()  # for the next roll
     writer.wait_for_chores()
     for i in range(25, 32):  # segment 3 ends with 27 among 25-29; segment 4 is a spare
         append(i, "target" if i in (27, 31) else "other")

@@ -49,7 +49,7 @@ def test_rolls_over_spares_free_no_blocks_on_the_appending_thread(
         if round_ % 2:  # the page cache dropped them: they are deleted, not reused
             for spare in spare_files(tmp_path):
                 evict(spare)
-        w.ready_spare_soon()
+        w.ready_next_file_soon()
         w.wait_for_chores()
     for i in range(70, 73):  # into a spare: old bytes after these
         w.append(1, 1, payload(i))
@@ -136,3 +136,42 @@ def test_no_segment_is_lost_when_the_chores_fall_behind(tmp_path):
     got = [r.payload for r in reader.read()]
     first = segment_files(tmp_path)[0][0]
     assert got == [payload(i) for i in range(2 * (first - 1), 200)]
+
+
+def test_without_spares_the_next_file_is_created_off_the_appending_thread(
+        tmp_path, monkeypatch):
+    """Creating a file allocates an inode, which may read the disk: the chores
+    thread creates the next segment's file when there is no spare to ready."""
+    created: list[str] = []
+    real_open = os.open
+
+    def spy(path, flags, *args, **kwargs):
+        if flags & os.O_CREAT:
+            created.append(threading.current_thread().name)
+        return real_open(path, flags, *args, **kwargs)
+
+    w = WalWriter(tmp_path, 0, "never", segment_bytes=HEADER_SIZE + 2 * RECORD)
+    w.open()
+    w.wait_for_chores()
+    monkeypatch.setattr(os, "open", spy)
+    for i in range(20):  # 10 segments, no spares: nobody retires any
+        w.append(1, 1, payload(i))
+        w.wait_for_chores()  # rolls come seconds apart in a worker
+    assert w.current_segment == 10
+    assert created and "MainThread" not in created
+    w.close()
+    assert sorted(os.listdir(tmp_path)) == [f"{seq:020d}.seg" for seq in range(1, 11)]
+    got = [r.payload for r in WalReader(tmp_path, None).read()]
+    assert got == [payload(i) for i in range(20)]
+
+
+def test_a_new_file_is_readied_but_a_spare_found_later_replaces_it(tmp_path):
+    chores = FileChores(tmp_path)
+    chores.ready_soon()  # no spare: a new file
+    [new] = list(tmp_path.iterdir())
+    (tmp_path / "00000000000000000001.spare").write_bytes(b"x" * 5000)
+    chores.ready_soon()  # the spare replaces it: writing over it costs less
+    ready = chores.take_ready()
+    assert ready is not None and ready.size == 5000
+    assert not new.exists()
+    os.close(ready.fd)

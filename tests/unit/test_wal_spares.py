@@ -41,7 +41,7 @@ def retire(w: WalWriter, upto: int) -> None:
     """Retire segments before `upto`, as the shipper does, and let the writer's
     chores thread ready a spare for its next roll (it looks now and then)."""
     retire_segments(w.directory, upto=upto)
-    w.ready_spare_soon()
+    w.ready_next_file_soon()
     w.wait_for_chores()
 
 
@@ -75,7 +75,7 @@ def test_the_writer_reuses_a_spare_and_reads_show_only_new_records(tmp_path, cap
     retire_segments(tmp_path, upto=3)
     spare_inodes = {inode(p) for p in spare_files(tmp_path)}
     assert len(spare_inodes) == 2
-    w.ready_spare_soon()
+    w.ready_next_file_soon()
     w.wait_for_chores()
 
     for i in range(25, 35):  # fills segment 3, then half of segment 4, in a spare
@@ -322,7 +322,7 @@ def test_a_spare_the_page_cache_dropped_is_not_written_over(tmp_path):
     retire_segments(tmp_path, upto=3)
     for spare in spare_files(tmp_path):
         evict(spare)
-    w.ready_spare_soon()
+    w.ready_next_file_soon()
     w.wait_for_chores()
     assert spare_files(tmp_path) == []
     for i in range(25, 35):  # rolls into segment 4

@@ -86,7 +86,7 @@ class _Worker:
         path = worker_state_path(self.config.run_directory, self.index)
         while True:
             self.writer.trim_stale_tail()  # here, on the appending thread
-            self.writer.ready_spare_soon()
+            self.writer.ready_next_file_soon()
             await loop.run_in_executor(None, self.writer.refresh_usage)
             state = self.state()
             await loop.run_in_executor(None, write_state, path, state)

@@ -7,8 +7,10 @@ whether a spare is still in the page cache reads it. Neither may happen on the
 appending thread, the worker's event loop (docs/PERFORMANCE.md, "Session 9"),
 so the writer hands them here:
 
-- readying a spare for the next segment: take it, judge it, delete it if the
-  page cache dropped it (writing over uncached blocks reads each one first);
+- readying the file of the next segment: a spare, judged first and deleted
+  if the page cache dropped it (writing over uncached blocks reads each one
+  first), else a new file (creating one allocates an inode, which may read
+  the inode table from the disk);
 - cutting the old bytes a rolled segment still has after its last record;
 - deleting a readied spare that waited SPARE_SECONDS unused (it holds
   delivered events, as any spare does).
@@ -43,7 +45,8 @@ CACHE_SAMPLES = 16
 
 
 class ReadyFile:
-    """A spare renamed to `path` and opened read-write as `fd`, `size` bytes long."""
+    """The next segment's file at `path`, open read-write as `fd`: a spare
+    `size` bytes long, or a new file (size 0)."""
 
     __slots__ = ("fd", "path", "since", "size")
 
@@ -71,7 +74,7 @@ class FileChores:
         self._thread.start()
 
     def stop(self) -> None:
-        """Finish the queued chores, then delete a readied spare nobody took."""
+        """Finish the queued chores, then delete a readied file nobody took."""
         if self._thread is not None:
             self._jobs.put(None)
             self._thread.join()
@@ -87,13 +90,17 @@ class FileChores:
     # -- called from the appending thread ----------------------------------------
 
     def ready_soon(self) -> None:
-        """Ready a spare for the next segment, unless one is ready."""
-        self._put(self.ready_spare)
+        """Ready a file for the next segment, unless one is ready."""
+        self._put(self.ready_next)
 
-    def take_ready(self) -> ReadyFile | None:
-        """The readied spare, now the caller's to rename and close; None if none."""
+    def take_ready(self, new_only: bool = False) -> ReadyFile | None:
+        """The readied file, now the caller's to rename and close; None if none
+        (or, with `new_only`, if it is a spare: that one stays readied)."""
         with self._lock:
-            ready, self._ready = self._ready, None
+            ready = self._ready
+            if ready is None or (new_only and ready.size > 0):
+                return None
+            self._ready = None
         return ready
 
     def cut_soon(self, fd: int, size: int) -> None:
@@ -102,20 +109,32 @@ class FileChores:
 
     # -- the chores -------------------------------------------------------------
 
-    def ready_spare(self) -> None:
+    def ready_next(self) -> None:
+        """Ready a spare the page cache still holds, else a new file."""
         with self._lock:
-            if self._ready is not None:
-                return
+            ready = self._ready
+        if ready is not None and ready.size > 0:
+            return
         path = self.directory / f"{READY_PREFIX}{next(self._names)}{READY_SUFFIX}"
         while take_spare(self.directory, path):
             fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
             size = os.fstat(fd).st_size
             if in_page_cache(fd, size):
-                with self._lock:
-                    self._ready = ReadyFile(fd, path, size)
+                self._offer(ReadyFile(fd, path, size))
                 return
             os.close(fd)
             os.unlink(path)  # the slow part this thread is for
+        if ready is None:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            self._offer(ReadyFile(fd, path, 0))
+
+    def _offer(self, ready: ReadyFile) -> None:
+        """Make `ready` the readied file; a new file it replaces is deleted."""
+        with self._lock:
+            old, self._ready = self._ready, ready
+        if old is not None:
+            os.close(old.fd)
+            old.path.unlink(missing_ok=True)
 
     def _cut(self, fd: int, size: int) -> None:
         try:
@@ -153,7 +172,11 @@ class FileChores:
                 log.exception("wal %s: a file chore failed", self.directory)
 
     def expire_ready(self) -> None:
-        """Delete the readied spare if it waited SPARE_SECONDS untaken."""
+        """Delete the readied spare if it waited SPARE_SECONDS untaken (it holds
+        delivered events; a new file holds nothing and stays)."""
+        with self._lock:
+            if self._ready is None or self._ready.size == 0:
+                return
         self._drop_ready(max_age=SPARE_SECONDS)
 
 

@@ -167,7 +167,8 @@ class WalWriter(WalCore):
 
     def _start_segment(self, seq: int, sync_now: bool, reuse: bool = True) -> None:
         """Create segment `seq` with its header and make it the current one: in
-        the spare the chores thread readied, if any and `reuse`, else a new file.
+        the file the chores thread readied, if any (a spare only if `reuse`),
+        else in a new file created here.
 
         The header is written to a temporary name that is renamed into place,
         so a listed segment starts with a whole header. With `sync_now` (at
@@ -178,7 +179,7 @@ class WalWriter(WalCore):
         old bytes, if it was a spare, are cut by the chores thread.
         """
         final = self.directory / segment_name(seq)
-        ready = self._chores.take_ready() if reuse else None
+        ready = self._chores.take_ready(new_only=not reuse)
         if ready is not None:
             fd, tmp, stale_end = ready.fd, ready.path, ready.size
         else:
@@ -318,9 +319,10 @@ class WalWriter(WalCore):
 
     # -- reused files ------------------------------------------------------------
 
-    def ready_spare_soon(self) -> None:
-        """Have the chores thread ready a spare for the next roll, if the shipper
-        left one since the last roll (it also looks after each roll)."""
+    def ready_next_file_soon(self) -> None:
+        """Have the chores thread ready the next segment's file (a spare the
+        shipper left since the last roll, else a new file), as it does after
+        each roll."""
         self._chores.ready_soon()
 
     def wait_for_chores(self) -> None:
