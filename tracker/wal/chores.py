@@ -56,6 +56,10 @@ class ReadyFile:
         self.size = size
         self.since = time.monotonic()
 
+    def delete(self) -> None:
+        os.close(self.fd)
+        self.path.unlink(missing_ok=True)
+
 
 class FileChores:
     def __init__(self, directory: Path) -> None:
@@ -79,7 +83,7 @@ class FileChores:
             self._jobs.put(None)
             self._thread.join()
             self._thread = None
-        self._drop_ready(max_age=0.0)
+        self._drop_ready(max_age=0.0, spare_only=False)
 
     def wait(self) -> None:
         """Return once the chores queued so far are done."""
@@ -90,7 +94,7 @@ class FileChores:
     # -- called from the appending thread ----------------------------------------
 
     def ready_soon(self) -> None:
-        """Ready a file for the next segment, unless one is ready."""
+        """Ready a file for the next segment, unless a spare is ready."""
         self._put(self.ready_next)
 
     def take_ready(self, new_only: bool = False) -> ReadyFile | None:
@@ -133,8 +137,7 @@ class FileChores:
         with self._lock:
             old, self._ready = self._ready, ready
         if old is not None:
-            os.close(old.fd)
-            old.path.unlink(missing_ok=True)
+            old.delete()
 
     def _cut(self, fd: int, size: int) -> None:
         try:
@@ -142,14 +145,16 @@ class FileChores:
         finally:
             os.close(fd)
 
-    def _drop_ready(self, max_age: float) -> None:
+    def _drop_ready(self, max_age: float, spare_only: bool) -> None:
+        """Delete the readied file if it waited `max_age` (a new one only if not
+        `spare_only`)."""
         with self._lock:
             ready = self._ready
-            if ready is None or time.monotonic() - ready.since < max_age:
+            if (ready is None or (spare_only and ready.size == 0)
+                    or time.monotonic() - ready.since < max_age):
                 return
             self._ready = None
-        os.close(ready.fd)
-        ready.path.unlink(missing_ok=True)
+        ready.delete()
 
     def _put(self, job: Callable[[], None]) -> None:
         if self._thread is None:  # not started, or stopped: do it here
@@ -174,10 +179,7 @@ class FileChores:
     def expire_ready(self) -> None:
         """Delete the readied spare if it waited SPARE_SECONDS untaken (it holds
         delivered events; a new file holds nothing and stays)."""
-        with self._lock:
-            if self._ready is None or self._ready.size == 0:
-                return
-        self._drop_ready(max_age=SPARE_SECONDS)
+        self._drop_ready(max_age=SPARE_SECONDS, spare_only=True)
 
 
 def in_page_cache(fd: int, size: int) -> bool:

@@ -197,7 +197,7 @@ class WalWriter(WalCore):
             os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
-        if self._fd >= 0 and self._stale_end > self._seg_size:
+        if self._has_old_bytes():
             # The old segment ends at its last record once this is done: the
             # reader does not report the bytes after it (reader._leave_segment).
             self._chores.cut_soon(os.dup(self._fd), self._seg_size)
@@ -336,12 +336,15 @@ class WalWriter(WalCore):
         The roll hands them to the chores thread to cut: cutting the current
         segment there would race the appends. Call from the appending thread
         (the worker's loop) now and then."""
-        if (self._stale_end > self._seg_size
-                and time.monotonic() - self._started > STALE_TAIL_SECONDS):
+        if self._has_old_bytes() and time.monotonic() - self._started > STALE_TAIL_SECONDS:
             self._roll(reuse=False)
 
+    def _has_old_bytes(self) -> bool:
+        """Whether the current segment, a reused file, still has old bytes after its records."""
+        return self._fd >= 0 and self._stale_end > self._seg_size
+
     def _cut_stale_tail(self) -> None:
-        if self._stale_end > self._seg_size and self._fd >= 0:
+        if self._has_old_bytes():
             os.ftruncate(self._fd, self._seg_size)
         self._stale_end = 0
 
